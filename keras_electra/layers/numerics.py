@@ -1,0 +1,32 @@
+"""Shared numeric choices of the ELECTRA layers."""
+
+import keras
+
+ELECTRA_INITIALIZER_STDDEV = 0.02
+
+
+def electra_initializer(initializer="electra"):
+    """Google's ELECTRA initializer (truncated normal, stddev 0.02) by name."""
+    if initializer == "electra":
+        return keras.initializers.TruncatedNormal(
+            stddev=ELECTRA_INITIALIZER_STDDEV
+        )
+    return keras.initializers.get(initializer)
+
+
+def float32_policy(dtype_policy):
+    """The policy for layers that must compute in float32 (norms, softmax).
+
+    Under `bfloat16`/`float16` (pure or mixed) precision, layer norms and the
+    attention softmax lose too many digits, so they always run in float32.
+    """
+    policy = keras.dtype_policies.get(dtype_policy)
+    if policy.compute_dtype in ("float16", "bfloat16"):
+        return "float32"
+    return policy
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+def gelu_approximate(x):
+    """Tanh-approximate GELU (HF `gelu_new`), for checkpoints that use it."""
+    return keras.activations.gelu(x, approximate=True)

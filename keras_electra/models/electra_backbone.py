@@ -1,0 +1,148 @@
+import keras
+from keras_hub.models import Backbone
+
+from keras_electra.layers.electra_embedding import ElectraEmbedding
+from keras_electra.layers.electra_transformer_block import (
+    ElectraTransformerBlock,
+)
+from keras_electra.models.input_checks import check_backbone_inputs
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class ElectraBackbone(Backbone):
+    """The ELECTRA encoder: factorized embeddings and a transformer stack.
+
+    Numerically identical to HF transformers' `ElectraModel` (and Google's
+    release): embeddings at `embedding_dim`, projected to `hidden_dim` when
+    the two differ, post-LayerNorm transformer blocks with exact (erf) GELU,
+    no pooler. Returns the `(batch, length, hidden_dim)` sequence output.
+
+    Args:
+        vocabulary_size: int. Size of the WordPiece vocabulary.
+        num_layers: int. Number of transformer blocks.
+        num_heads: int. Attention heads per block.
+        hidden_dim: int. Width of the transformer blocks.
+        embedding_dim: int. Width of the embeddings; defaults to `hidden_dim`.
+        intermediate_dim: int. Width of the feed-forward layers.
+        dropout: float. Dropout of embeddings, attention and feed-forward.
+        max_sequence_length: int. Number of learned positions.
+        num_segments: int. Number of segment (token type) ids.
+        activation: feed-forward activation; `"gelu"` is exact GELU.
+        layer_norm_epsilon: float. Epsilon of every layer norm.
+        dtype: dtype policy, e.g. `"float32"`, `"bfloat16"`,
+            `"mixed_bfloat16"`. Layer norms and softmax stay float32.
+
+    Example:
+    >>> import numpy as np
+    >>> backbone = ElectraBackbone(
+    ...     vocabulary_size=1000, num_layers=2, num_heads=2, hidden_dim=32,
+    ...     embedding_dim=16, intermediate_dim=64, max_sequence_length=16)
+    >>> inputs = {
+    ...     "token_ids": np.array([[101, 7, 8, 102, 0]]),
+    ...     "segment_ids": np.zeros((1, 5), "int32"),
+    ...     "padding_mask": np.array([[1, 1, 1, 1, 0]]),
+    ... }
+    >>> backbone(inputs).shape
+    (1, 5, 32)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        embedding_dim=None,
+        dropout=0.1,
+        max_sequence_length=512,
+        num_segments=2,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        dtype=None,
+        **kwargs,
+    ):
+        embedding_dim = embedding_dim or hidden_dim
+        # === Layers ===
+        self.embeddings = ElectraEmbedding(
+            vocabulary_size=vocabulary_size,
+            embedding_dim=embedding_dim,
+            hidden_dim=hidden_dim,
+            max_sequence_length=max_sequence_length,
+            num_segments=num_segments,
+            dropout=dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            dtype=dtype,
+            name="embeddings",
+        )
+        self.transformer_layers = [
+            ElectraTransformerBlock(
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                dropout=dropout,
+                activation=activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=dtype,
+                name=f"transformer_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+
+        # === Functional Model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(
+            shape=(None,), dtype="int32", name="segment_ids"
+        )
+        padding_mask = keras.Input(
+            shape=(None,), dtype="int32", name="padding_mask"
+        )
+        x = self.embeddings(token_ids, segment_ids)
+        for transformer_layer in self.transformer_layers:
+            x = transformer_layer(x, padding_mask=padding_mask)
+        super().__init__(
+            inputs={
+                "token_ids": token_ids,
+                "segment_ids": segment_ids,
+                "padding_mask": padding_mask,
+            },
+            outputs=x,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.embedding_dim = embedding_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.token_embedding = self.embeddings.token_embedding
+
+    def call(self, inputs, training=None, mask=None):
+        check_backbone_inputs(self, inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "embedding_dim": self.embedding_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "max_sequence_length": self.max_sequence_length,
+                "num_segments": self.num_segments,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config

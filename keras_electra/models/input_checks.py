@@ -1,0 +1,97 @@
+"""Clear errors for bad integer inputs, instead of backend stack traces."""
+
+import numpy as np
+from keras import ops
+
+INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _static_shape(x):
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return tuple(None if d is None else int(d) for d in shape)
+    except TypeError:
+        return None
+
+
+def concrete_value(x):
+    """`x` as a numpy array when it holds values now (eager), else None.
+
+    Symbolic tensors (functional construction, `tf.function`, `jax.jit`
+    traces) have no values, so value checks are skipped for them.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return ops.convert_to_numpy(x)
+    except Exception:  # Any tracer or graph tensor: nothing to check.
+        return None
+
+
+def check_backbone_inputs(backbone, inputs):
+    """Validate the integer input dict of an `ElectraBackbone`."""
+    if not isinstance(inputs, dict):
+        raise ValueError(
+            "ElectraBackbone expects a dict with keys "
+            f"{list(INPUT_KEYS)}; received {type(inputs).__name__}. Use the "
+            "task's preprocessor to turn raw strings into this dict."
+        )
+    missing = [key for key in INPUT_KEYS if key not in inputs]
+    if missing:
+        raise ValueError(
+            f"ElectraBackbone input is missing {missing}; it needs "
+            f"{list(INPUT_KEYS)} (got {sorted(inputs)})."
+        )
+    shapes = {key: _static_shape(inputs[key]) for key in INPUT_KEYS}
+    known = {k: s for k, s in shapes.items() if s is not None}
+    for key, shape in known.items():
+        if len(shape) != 2:
+            raise ValueError(
+                f"ElectraBackbone input '{key}' must be 2-D (batch, length); "
+                f"received shape {shape}."
+            )
+    _check_same_shapes(known)
+    for shape in known.values():
+        length = shape[1]
+        if length is not None and length > backbone.max_sequence_length:
+            raise ValueError(
+                f"Input sequence length {length} exceeds the model's "
+                f"max_sequence_length={backbone.max_sequence_length}. "
+                "Truncate the inputs (the preprocessors' sequence_length "
+                "does this)."
+            )
+    _check_id_range(
+        inputs["token_ids"], "token_ids", backbone.vocabulary_size
+    )
+    _check_id_range(inputs["segment_ids"], "segment_ids", backbone.num_segments)
+
+
+def _check_same_shapes(known):
+    resolved = {}
+    for key, shape in known.items():
+        for other, other_shape in resolved.items():
+            clash = any(
+                a is not None and b is not None and a != b
+                for a, b in zip(shape, other_shape)
+            )
+            if clash:
+                raise ValueError(
+                    f"ElectraBackbone inputs '{key}' {shape} and '{other}' "
+                    f"{other_shape} must have the same shape."
+                )
+        resolved[key] = shape
+
+
+def _check_id_range(x, name, limit):
+    values = concrete_value(x)
+    if values is None or values.size == 0:
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high >= limit:
+        raise ValueError(
+            f"'{name}' must lie in [0, {limit}); found values in "
+            f"[{low}, {high}]. Check that the tokenizer's vocabulary matches "
+            "the model."
+        )
