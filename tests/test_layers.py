@@ -1,0 +1,124 @@
+import keras
+import numpy as np
+import pytest
+import torch
+
+from keras_electra import layers
+
+pytestmark = pytest.mark.backend_sensitive
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def gelu_exact(x):
+    return to_numpy(torch.nn.functional.gelu(torch.tensor(x)))
+
+
+def clone_layer(layer):
+    """A fresh layer rebuilt from `get_config` (weights not copied)."""
+    return layer.__class__.from_config(layer.get_config())
+
+
+@pytest.mark.parametrize("embedding_dim, projected", [(8, True), (16, False)])
+def test_embedding_shapes_config_and_projection(embedding_dim, projected):
+    layer = layers.ElectraEmbedding(30, embedding_dim, 16, max_sequence_length=6)
+    ids = np.array([[1, 2, 3, 0]], "int32")
+    segments = np.array([[0, 0, 1, 1]], "int32")
+    out = layer(ids, segments)
+    assert out.shape == (1, 4, 16)
+    assert layer.compute_output_shape((1, 4)) == (1, 4, 16)
+    assert (layer.projection is not None) == projected
+    clone = clone_layer(layer)
+    clone(ids, segments)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(to_numpy(clone(ids, segments)), to_numpy(out))
+
+
+def test_embedding_start_index_selects_positions():
+    layer = layers.ElectraEmbedding(30, 8, 8, max_sequence_length=6, dropout=0)
+    ids = np.array([[4, 5, 6]], "int32")
+    full = to_numpy(layer(ids))
+    tail = to_numpy(layer(ids[:, 2:], start_index=2))
+    np.testing.assert_allclose(tail[:, 0], full[:, 2], atol=1e-6)
+
+
+def test_transformer_block_config_round_trip():
+    block = layers.ElectraTransformerBlock(2, 24, dropout=0.0)
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    out = block(x)
+    assert block.compute_output_shape(x.shape) == x.shape
+    clone = clone_layer(block)
+    clone(x)
+    clone.set_weights(block.get_weights())
+    np.testing.assert_array_equal(to_numpy(clone(x)), to_numpy(out))
+    assert clone.get_config() == block.get_config()
+
+
+def test_transformer_block_causal_mask_ignores_the_future():
+    block = layers.ElectraTransformerBlock(2, 24, dropout=0.0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 5, 8)).astype("float32")
+    changed = x.copy()
+    changed[:, 3:] = rng.normal(size=(1, 2, 8))
+    a = to_numpy(block(x, use_causal_mask=True))
+    b = to_numpy(block(changed, use_causal_mask=True))
+    np.testing.assert_allclose(a[:, :3], b[:, :3], atol=1e-6)
+    assert not np.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_transformer_block_cache_equals_full_causal_pass():
+    block = layers.ElectraTransformerBlock(2, 24, dropout=0.0)
+    x = np.random.default_rng(0).normal(size=(2, 4, 8)).astype("float32")
+    full = to_numpy(block(x, use_causal_mask=True))
+    cache = np.zeros((2, 2, 4, 2, 4), "float32")
+    for i in range(4):
+        step, cache = block(
+            x[:, i : i + 1], use_causal_mask=True, cache=cache,
+            cache_update_index=i,
+        )
+        np.testing.assert_allclose(to_numpy(step)[:, 0], full[:, i], atol=1e-5)
+
+
+def test_discriminator_head_is_dense_gelu_dense():
+    head = layers.ElectraDiscriminatorHead(6)
+    x = np.random.default_rng(0).normal(size=(2, 3, 6)).astype("float32")
+    out = to_numpy(head(x))
+    assert out.shape == (2, 3)
+    w1, b1 = (to_numpy(v) for v in head.dense.weights)
+    w2, b2 = (to_numpy(v) for v in head.prediction_dense.weights)
+    expected = (gelu_exact(x @ w1 + b1) @ w2 + b2)[..., 0]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_generator_head_decodes_with_the_tied_embedding():
+    embedding = keras.layers.ReversibleEmbedding(11, 4)
+    embedding.build((None, None))
+    head = layers.ElectraGeneratorHead(embedding)
+    x = np.random.default_rng(0).normal(size=(2, 3, 6)).astype("float32")
+    logits = to_numpy(head(x))
+    assert logits.shape == (2, 3, 11)
+    head.bias.assign(np.arange(11, dtype="float32"))
+    w, b = (to_numpy(v) for v in head.dense.weights)
+    h = gelu_exact(x @ w + b)
+    mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+    normed = (h - mean) / np.sqrt(var + 1e-12)
+    table = to_numpy(embedding.embeddings)
+    expected = normed @ table.T + np.arange(11)
+    np.testing.assert_allclose(to_numpy(head(x)), expected, atol=1e-4)
+    embedding.embeddings.assign(table * 2)
+    assert not np.allclose(to_numpy(head(x)), expected)
+
+
+def test_classification_head_uses_first_token_and_float32_logits():
+    head = layers.ElectraClassificationHead(3, 6, dtype="mixed_bfloat16")
+    x = np.random.default_rng(0).normal(size=(2, 4, 6)).astype("float32")
+    out = head(x)
+    assert out.shape == (2, 3)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    changed = x.copy()
+    changed[:, 1:] = 0
+    np.testing.assert_array_equal(to_numpy(head(changed)), to_numpy(out))
+    clone = clone_layer(head)
+    assert clone.get_config() == head.get_config()
