@@ -89,12 +89,14 @@ def _strip_buffers(tensors):
     }
 
 
-def load_hf_tensors(model, tensors, source="checkpoint", backbone_only=False):
+def load_hf_tensors(model, tensors, source="checkpoint", backbone_only=False,
+                    strict=False):
     """Fill `model` from an HF state dict (name -> array), all or nothing.
 
     With `backbone_only`, an HF task checkpoint loads into the backbone of a
     task with a fresh head (or into a bare backbone) and its head tensors
-    are ignored.
+    are ignored. With `strict`, tensors that the backbone does not use are
+    an error even then (an `ElectraModel` checkpoint has no others).
     """
     tensors = _strip_buffers(tensors)
     if backbone_only or hf_task_entry(model) is None:
@@ -102,7 +104,8 @@ def load_hf_tensors(model, tensors, source="checkpoint", backbone_only=False):
         prefixed = any(n.startswith("electra.") for n in tensors)
         weights = backbone_weights(backbone, "electra." if prefixed else "")
         keep = {w.name for w in weights}
-        tensors = {n: v for n, v in tensors.items() if n in keep}
+        if not strict:
+            tensors = {n: v for n, v in tensors.items() if n in keep}
     else:
         weights = model_weights(model)
     assign_weights(weights, tensors, source=source)

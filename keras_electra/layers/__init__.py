@@ -9,3 +9,4 @@ from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
 )
+from keras_electra.layers.replaced_token_sampler import ReplacedTokenSampler

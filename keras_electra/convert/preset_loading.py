@@ -1,0 +1,212 @@
+"""`from_preset` for every keras_electra class, on any ELECTRA checkpoint.
+
+keras-hub's `from_preset` has no hook for new checkpoint formats, so this is
+the one adapter: `load_preset` turns the handle into a local keras preset
+folder (`preset_store.resolved_preset`) and then uses keras-hub's own preset
+loader on it. Classes get it through `ElectraPresetMixin`. Tested with
+keras-hub 0.32.
+"""
+
+from keras_hub.models import Backbone
+from keras_hub.models import Preprocessor
+from keras_hub.models import Task
+from keras_hub.src.utils.preset_utils import PREPROCESSOR_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import TOKENIZER_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import check_config_class
+from keras_hub.src.utils.preset_utils import check_file_exists
+from keras_hub.src.utils.preset_utils import get_preset_loader
+from keras_hub.src.utils.preset_utils import load_json
+from keras_hub.src.utils.python_utils import classproperty
+
+from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
+from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
+from keras_electra.convert.keras_model import task_class
+from keras_electra.convert.preset_store import resolved_preset
+from keras_electra.presets import list_presets
+
+# Options that only matter while converting a checkpoint.
+CONVERSION_OPTIONS = ("checkpoint_part", "allow_pickle")
+GENERATOR_TASKS = ("ElectraMaskedLM", "ElectraCausalLM")
+
+
+def _conversion_options(cls, handle, kwargs):
+    part = kwargs.pop("checkpoint_part", None)
+    if part is None:
+        names = {c.__name__ for c in cls.__mro__}
+        part = "generator" if names & set(GENERATOR_TASKS) else "discriminator"
+    options = {"part": part, "allow_pickle": kwargs.pop("allow_pickle", True)}
+    # `num_heads` is invisible in TF1 tensor shapes, so it is a conversion
+    # option there; elsewhere it stays a config override.
+    if "num_heads" in kwargs and _is_tf1(handle):
+        options["num_heads"] = kwargs.pop("num_heads")
+    return options
+
+
+def _is_tf1(handle):
+    from keras_electra.convert.tf1_checkpoint import tf1_checkpoint_prefix
+
+    try:
+        return tf1_checkpoint_prefix(handle) is not None
+    except (TypeError, OSError):
+        return False
+
+
+def _preprocessor_kwargs(preprocessor_cls, loader, path, sequence_length):
+    """Constructor overrides so that the preprocessor fits the backbone."""
+    if sequence_length is None and check_file_exists(
+        path, PREPROCESSOR_CONFIG_FILE
+    ):
+        saved = load_json(path, PREPROCESSOR_CONFIG_FILE)
+        if issubclass(check_config_class(saved), preprocessor_cls):
+            return {}  # Saved for this very class: keep it.
+    max_length = loader.config.get("config", {}).get(
+        "max_sequence_length", DEFAULT_SEQUENCE_LENGTH
+    )
+    return fitting_preprocessor_kwargs(preprocessor_cls, max_length,
+                                       sequence_length)
+
+
+def _load_task(cls, path, load_weights, kwargs):
+    loader = get_preset_loader(path)
+    sequence_length = kwargs.pop("sequence_length", None)
+    preprocessor_cls = getattr(cls, "preprocessor_cls", None)
+    if "preprocessor" not in kwargs and preprocessor_cls is not None:
+        if check_file_exists(path, TOKENIZER_CONFIG_FILE):
+            # keras-hub's Task.from_preset drops `sequence_length`; building
+            # the preprocessor here honours it.
+            kwargs["preprocessor"] = loader.load_preprocessor(
+                preprocessor_cls,
+                **_preprocessor_kwargs(preprocessor_cls, loader, path,
+                                       sequence_length),
+            )
+        elif sequence_length is not None:
+            raise ValueError(
+                f"{path} has no tokenizer (the checkpoint had no vocabulary), "
+                "so there is no preprocessor to take `sequence_length`; "
+                "pass `preprocessor=` or feed integer inputs."
+            )
+        else:
+            kwargs["preprocessor"] = None  # A checkpoint without vocabulary.
+    elif sequence_length is not None:
+        raise ValueError(
+            "Pass either `preprocessor` or `sequence_length`, not both."
+        )
+    # As keras-hub: a new `num_classes` means a fresh head, and the saved
+    # label names no longer fit it.
+    load_task_weights = "num_classes" not in kwargs
+    if not load_task_weights and check_file_exists(path, TASK_CONFIG_FILE):
+        saved = load_json(path, TASK_CONFIG_FILE).get("config", {})
+        names = saved.get("label_names")
+        if names and len(names) != kwargs["num_classes"]:
+            kwargs.setdefault("label_names", None)
+    return loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+
+
+def load_preset(cls, preset, load_weights=True, **kwargs):
+    """What `cls.from_preset(preset, ...)` does for keras_electra classes.
+
+    Args:
+        cls: `ElectraBackbone`, a keras_electra task, preprocessor or
+            tokenizer class.
+        preset: a keras_electra preset name, `hf://owner/name`, or a local
+            HF transformers / Google TF1 / keras-hub / keras_electra
+            checkpoint folder (see `preset_store`).
+        load_weights: whether to load weights (backbones and tasks).
+        **kwargs: as keras-hub's `from_preset` (`dtype`, `num_classes`, ...),
+            plus `sequence_length` for tasks (their preprocessor's length),
+            and for conversions `checkpoint_part` ("discriminator" or
+            "generator" for TF1 checkpoints; generator tasks default to
+            "generator"), `num_heads` (TF1) and `allow_pickle=False` (refuse
+            `pytorch_model.bin`).
+    """
+    options = _conversion_options(cls, preset, kwargs)
+    # Tokenizers and preprocessors need no weights: no download for them.
+    needs_weights = load_weights and issubclass(cls, (Backbone, Task))
+    with resolved_preset(preset, load_weights=needs_weights,
+                         **options) as path:
+        if issubclass(cls, Task):
+            return _load_task(cls, path, load_weights, kwargs)
+        loader = get_preset_loader(path)
+        if issubclass(cls, Backbone):
+            found = loader.check_backbone_class()
+            if not issubclass(found, cls):
+                raise ValueError(
+                    f"Preset {preset!r} holds a {found.__name__}, not a "
+                    f"{cls.__name__}."
+                )
+            return loader.load_backbone(cls, load_weights, **kwargs)
+        config_file = kwargs.pop("config_file", None)
+        if issubclass(cls, Preprocessor):
+            fitting = _preprocessor_kwargs(
+                cls, loader, path, kwargs.pop("sequence_length", None)
+            )
+            return loader.load_preprocessor(
+                cls, config_file or PREPROCESSOR_CONFIG_FILE,
+                **{**fitting, **kwargs},
+            )
+        return loader.load_tokenizer(
+            cls, config_file or TOKENIZER_CONFIG_FILE, **kwargs
+        )
+
+
+def from_preset(preset, load_weights=True, **kwargs):
+    """Load a preset or checkpoint as the model its weights are for.
+
+    An HF checkpoint of `ElectraForSequenceClassification` gives an
+    `ElectraClassifier` (with its labels), `ElectraForMaskedLM` an
+    `ElectraMaskedLM`, ..., `ElectraModel` an `ElectraBackbone`; Google's
+    TF1 pre-training checkpoints give an `ElectraDiscriminator` (or, with
+    `checkpoint_part="generator"`, an `ElectraMaskedLM`).
+
+    Example:
+    ```python
+    model = keras_electra.from_preset("hf://google/electra-small-discriminator")
+    type(model).__name__  # "ElectraDiscriminator"
+    ```
+    """
+    from keras_electra.models.electra_backbone import ElectraBackbone
+
+    part = kwargs.pop("checkpoint_part", "discriminator")
+    options = {"part": part, "allow_pickle": kwargs.pop("allow_pickle", True)}
+    if "num_heads" in kwargs and _is_tf1(preset):
+        options["num_heads"] = kwargs.pop("num_heads")
+    with resolved_preset(preset, load_weights=load_weights, **options) as path:
+        cls = ElectraBackbone
+        if check_file_exists(path, TASK_CONFIG_FILE):
+            name = load_json(path, TASK_CONFIG_FILE)["class_name"]
+            cls = task_class(name)
+        return load_preset(cls, path, load_weights=load_weights, **kwargs)
+
+
+class ElectraPresetMixin:
+    """Gives a keras-hub class keras_electra's `from_preset` and `presets`.
+
+    Put it first in the bases: `class ElectraBackbone(ElectraPresetMixin,
+    Backbone)`.
+    """
+
+    @classproperty
+    def presets(cls):
+        """keras_electra's named presets (name -> metadata)."""
+        return list_presets()
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Instantiate from a preset name, `hf://` handle or local checkpoint.
+
+        `preset` may be a keras_electra preset name (`cls.presets`), an
+        `hf://owner/name` handle (downloaded, converted and cached), or a
+        local folder with a Hugging Face transformers ELECTRA checkpoint, a
+        Google TF1 checkpoint, a keras-hub `ElectraBackbone` preset or a
+        keras_electra preset. A checkpoint's task head loads when it matches
+        this class; otherwise the head is fresh.
+
+        Args:
+            preset: the handle, as above.
+            load_weights: load the weights (models only).
+            **kwargs: `dtype`, head arguments such as `num_classes`,
+                `sequence_length` (tasks), and the conversion options of
+                `keras_electra.convert.load_preset`.
+        """
+        return load_preset(cls, preset, load_weights=load_weights, **kwargs)

@@ -1,0 +1,48 @@
+"""Export a `.keras` task file for serving: the child process of the
+PyTorch route of `export_for_serving`, also usable by hand. Run it under
+the TensorFlow (or JAX) backend; under PyTorch it starts one more child.
+
+    KERAS_BACKEND=tensorflow python -m keras_electra.export task.keras out/1
+"""
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+
+
+def _register_task_classes():
+    """Import every model module, so that `load_model` finds its class."""
+    import keras_electra.models
+
+    for module in pkgutil.iter_modules(keras_electra.models.__path__):
+        importlib.import_module(f"keras_electra.models.{module.name}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_electra.export",
+        description="Export a keras_electra task saved as .keras to a "
+        "SavedModel that takes raw strings (for TF Serving).",
+    )
+    parser.add_argument("model_file", help="the task, saved with task.save()")
+    parser.add_argument("path", help="the SavedModel folder to write")
+    parser.add_argument(
+        "--options",
+        default="{}",
+        help="export_for_serving options as JSON, e.g. '{\"top_k\": 3}'",
+    )
+    args = parser.parse_args(argv)
+    import keras
+
+    from keras_electra.export.serving_export import export_for_serving
+
+    _register_task_classes()
+    task = keras.saving.load_model(args.model_file)
+    export_for_serving(task, args.path, **json.loads(args.options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

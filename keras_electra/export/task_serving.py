@@ -1,0 +1,178 @@
+"""The part of a raw-string SavedModel that every task shares.
+
+A `TaskServing` says, for one task, what its integer core is (stage 1:
+integer inputs -> the task's outputs, run by the Keras backend and saved as
+a SavedModel) and what the string signatures around it do (stage 2: pure
+TensorFlow, tokenizes with the task's own tokenizer and packers, calls the
+core, decodes). Stage 2 never touches Keras variables, so it is the same
+whichever backend trained and exported the core.
+"""
+
+import tensorflow as tf
+from keras_hub.layers import MultiSegmentPacker
+
+# Offsets of positions that hold no text token ([CLS], [SEP], padding).
+NO_OFFSET = -1
+
+
+def string_spec(name, shape=(None,)):
+    return tf.TensorSpec(shape, tf.string, name=name)
+
+
+class TaskServing:
+    """How one task becomes a SavedModel that takes raw strings.
+
+    Subclasses set `task_class_name` and implement `signatures`. The first
+    signature that `signatures` returns becomes `serving_default`.
+
+    Args:
+        task: the Keras task, with a preprocessor that has a tokenizer.
+        label_names: optional list of class names, for tasks that predict
+            classes; `None` uses the task's own `label_names` if it has them.
+        options: task-specific export options (see each subclass).
+    """
+
+    task_class_name = None
+
+    def __init__(self, task, label_names=None, **options):
+        self.task = task
+        self.preprocessor = task.preprocessor
+        self.tokenizer = self.preprocessor.tokenizer
+        self.sequence_length = int(self.preprocessor.sequence_length)
+        if label_names is None:
+            label_names = getattr(task, "label_names", None)
+        self.label_names = list(label_names) if label_names else None
+        self.options = options
+        self.vocabulary = list(self.tokenizer.get_vocabulary())
+
+    # === Stage 1: the integer core ===
+
+    def core_signature(self):
+        """TensorSpecs of the core's integer inputs, keyed like `task.input`.
+
+        The batch stays dynamic; the sequence axis is the preprocessor's
+        `sequence_length`, which is what JAX's export needs and what the
+        string signatures always produce.
+        """
+        specs = {}
+        for name, tensor in self.task.input.items():
+            shape = list(tensor.shape)
+            shape[-1] = self.sequence_length
+            specs[name] = tf.TensorSpec(shape, tensor.dtype, name=name)
+        return specs
+
+    def core_function(self):
+        """The backend function the core runs: the task in inference mode."""
+        task = self.task
+        return lambda inputs: task(inputs, training=False)
+
+    # === Stage 2: the string signatures ===
+
+    def signatures(self, core):
+        """`{name: tf.function}` around `core`; the first is the default."""
+        raise NotImplementedError
+
+    def assets(self):
+        """`{file name: text}` written to the SavedModel's assets."""
+        files = {"vocab.txt": "\n".join(self.vocabulary) + "\n"}
+        if self.label_names:
+            files["label_names.txt"] = "\n".join(self.label_names) + "\n"
+        return files
+
+    # === Helpers for subclasses ===
+
+    def check_label_names(self, num_classes):
+        if self.label_names is not None and len(self.label_names) != num_classes:
+            raise ValueError(
+                f"`label_names` has {len(self.label_names)} names, but the "
+                f"{type(self.task).__name__} predicts {num_classes} classes: "
+                "give one name per class."
+            )
+
+    def call_core(self, core, inputs):
+        """Call the core with inputs cast to the dtypes it was saved with;
+        floating outputs come back as float32 (also under mixed precision)."""
+        specs = self.core_signature()
+        inputs = {
+            name: tf.cast(inputs[name], specs[name].dtype) for name in specs
+        }
+        return tf.nest.map_structure(
+            lambda x: tf.cast(x, tf.float32) if x.dtype.is_floating else x,
+            core(inputs),
+        )
+
+    def token_strings(self, token_ids):
+        return tf.gather(tf.constant(self.vocabulary), token_ids)
+
+    def pack_with_offsets(self, segments, truncate="round_robin"):
+        """Tokenize and pack segments as the task's preprocessor does.
+
+        Args:
+            segments: a list of 1-D string tensors, one per segment.
+            truncate: the packer's truncation (the preprocessor's).
+
+        Returns:
+            `(inputs, starts, ends, segment_ids)`: the integer inputs of
+            length `sequence_length`, and for every packed position the
+            character span of its token in its own segment's string
+            (`NO_OFFSET` for [CLS], [SEP] and padding). The same packer
+            packs ids and offsets, so both are cut at the same tokens.
+        """
+        ids, starts, ends = [], [], []
+        for text in segments:
+            segment_ids, segment_starts, segment_ends = (
+                self.tokenizer.tokenize_with_offsets(text)
+            )
+            ids.append(segment_ids)
+            starts.append(segment_starts)
+            ends.append(segment_ends)
+        token_packer = MultiSegmentPacker(
+            start_value=self.tokenizer.cls_token_id,
+            end_value=self.tokenizer.sep_token_id,
+            pad_value=self.tokenizer.pad_token_id,
+            truncate=truncate,
+            sequence_length=self.sequence_length,
+        )
+        offset_packer = MultiSegmentPacker(
+            start_value=NO_OFFSET,
+            end_value=NO_OFFSET,
+            pad_value=NO_OFFSET,
+            truncate=truncate,
+            sequence_length=self.sequence_length,
+        )
+        token_ids, segment_ids = token_packer(tuple(ids))
+        packed_starts, _ = offset_packer(tuple(starts))
+        packed_ends, _ = offset_packer(tuple(ends))
+        inputs = {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": tf.not_equal(
+                token_ids, self.tokenizer.pad_token_id
+            ),
+        }
+        return inputs, packed_starts, packed_ends, segment_ids
+
+
+def probabilities_of(task, logits, multi_label=False):
+    """Probabilities from the task's outputs: softmax (or sigmoid) of
+    logits, or the outputs themselves when the task already applies it."""
+    activation = getattr(task, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if name in ("softmax", "sigmoid"):
+        return logits
+    if multi_label:
+        return tf.sigmoid(logits)
+    return tf.nn.softmax(logits, axis=-1)
+
+
+def token_slots(values, valid, fill):
+    """Packed positions 1 .. L-2 (the text tokens), `fill` where not valid.
+
+    Per-token outputs have `sequence_length - 2` slots: every token that can
+    fit between [CLS] and the final [SEP].
+    """
+    values = values[:, 1:-1]
+    valid = valid[:, 1:-1]
+    while len(valid.shape) < len(values.shape):
+        valid = valid[..., tf.newaxis]
+    return tf.where(valid, values, tf.cast(fill, values.dtype))

@@ -1,0 +1,277 @@
+import keras
+import numpy as np
+from keras_hub.models import TextClassifier
+
+from keras_electra.layers.electra_classification_head import (
+    ElectraClassificationHead,
+)
+from keras_electra.models.electra_backbone import ElectraBackbone
+from keras_electra.models.electra_classifier_preprocessor import (
+    ElectraClassifierPreprocessor,
+)
+from keras_electra.models.input_checks import concrete_value
+from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+
+try:
+    import tensorflow as tf
+except ImportError:  # pragma: no cover
+    tf = None
+
+PROBLEM_TYPES = (
+    "single_label_classification",
+    "regression",
+    "multi_label_classification",
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class ElectraClassifier(TextClassifier):
+    """ELECTRA for sequence classification and regression.
+
+    HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the
+    first (`[CLS]`) token, dropout -> Dense(hidden_dim) -> exact GELU ->
+    dropout -> Dense(num_classes) (`ElectraClassificationHead`). Logits are
+    float32 also under mixed precision. With a preprocessor, `fit`,
+    `evaluate` and `predict` take raw strings or `(first, second)` pairs.
+
+    `problem_type` picks the default loss and metric, as HF's
+    `config.problem_type` does:
+    `"single_label_classification"` (integer labels in `[0, num_classes)`,
+    softmax cross-entropy, accuracy), `"regression"` (`num_classes=1`,
+    float targets, mean squared error) or `"multi_label_classification"`
+    (multi-hot float labels of width `num_classes`, sigmoid binary
+    cross-entropy).
+
+    Args:
+        backbone: an `ElectraBackbone`.
+        num_classes: int. Number of outputs (HF `num_labels`).
+        preprocessor: an `ElectraClassifierPreprocessor`, or `None` for
+            integer inputs.
+        activation: optional output activation, e.g. `"softmax"`; `None`
+            (default) returns logits.
+        dropout: float. Rate of the head's dropouts (HF
+            `classifier_dropout`, which falls back to the hidden dropout).
+        problem_type: one of `"single_label_classification"` (default),
+            `"regression"`, `"multi_label_classification"`.
+        label_names: optional list of `num_classes` strings, kept in the
+            config so that exported models can return names.
+
+    Example:
+    >>> import numpy as np
+    >>> from keras_electra import ElectraBackbone, ElectraTokenizer
+    >>> backbone = ElectraBackbone(
+    ...     vocabulary_size=30522, num_layers=2, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=32)
+    >>> preprocessor = ElectraClassifierPreprocessor(
+    ...     ElectraTokenizer(), sequence_length=16)
+    >>> classifier = ElectraClassifier(
+    ...     backbone, num_classes=2, preprocessor=preprocessor,
+    ...     label_names=["negative", "positive"])
+    >>> history = classifier.fit(
+    ...     ["Great taste!", "Stale and bland."], np.array([1, 0]),
+    ...     batch_size=2, verbose=0)
+    >>> classifier.predict(["Loved it."], verbose=0).shape
+    (1, 2)
+    """
+
+    backbone_cls = ElectraBackbone
+    preprocessor_cls = ElectraClassifierPreprocessor
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        activation=None,
+        dropout=0.1,
+        problem_type="single_label_classification",
+        label_names=None,
+        **kwargs,
+    ):
+        _check_arguments(num_classes, problem_type, label_names)
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.classifier_head = ElectraClassificationHead(
+            num_classes=num_classes,
+            hidden_dim=backbone.hidden_dim,
+            dropout=dropout,
+            activation=activation,
+            dtype=backbone.dtype_policy,
+            name="classifier_head",
+        )
+
+        # === Functional Model ===
+        inputs = backbone.input
+        outputs = self.classifier_head(backbone(inputs))
+        # Set config before `super().__init__`, which compiles with
+        # defaults that depend on `problem_type` and `activation`.
+        self.num_classes = int(num_classes)
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+        self.problem_type = problem_type
+        self.label_names = list(label_names) if label_names else None
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """A classifier from a preset directory or handle.
+
+        As for every keras-hub classifier, passing `num_classes` gives a
+        freshly initialised head on the preset's backbone; its
+        `label_names` are then dropped unless given again.
+        """
+        if "num_classes" in kwargs:
+            kwargs.setdefault("label_names", None)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """Configures training; `"auto"` picks defaults for `problem_type`.
+
+        The default optimizer is AdamW at a fine-tuning rate of 5e-5 with
+        weight decay 0.01 that skips layer norms and biases (a
+        `keras_electra.optimizers.LayerwiseDecayAdamW` with `layer_decay=1`;
+        pass one with `layer_decay=0.8` for ELECTRA's recipe). The default
+        loss is sparse categorical, mean squared error or binary
+        cross-entropy for the three problem types (from logits unless
+        `activation` is softmax / sigmoid), the default metric accuracy,
+        mean absolute error or binary accuracy.
+        """
+        if optimizer == "auto":
+            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        if loss == "auto":
+            loss = self._default_loss()
+        if metrics == "auto":
+            metrics = self._default_metrics()
+        keras.Model.compile(
+            self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
+
+    def compile_from_config(self, config):
+        # `compile()` only fills in the "auto" defaults, so the arguments a
+        # `.keras` file saved can be replayed through it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _from_logits(self, probability_activation):
+        return self.activation != keras.activations.get(probability_activation)
+
+    def _default_loss(self):
+        if self.problem_type == "regression":
+            return keras.losses.MeanSquaredError()
+        if self.problem_type == "multi_label_classification":
+            return keras.losses.BinaryCrossentropy(
+                from_logits=self._from_logits("sigmoid")
+            )
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=self._from_logits("softmax")
+        )
+
+    def _default_metrics(self):
+        if self.problem_type == "regression":
+            return [keras.metrics.MeanAbsoluteError()]
+        if self.problem_type == "multi_label_classification":
+            threshold = 0.0 if self._from_logits("sigmoid") else 0.5
+            return [keras.metrics.BinaryAccuracy(threshold=threshold)]
+        return [keras.metrics.SparseCategoricalAccuracy()]
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_labels(y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_labels(y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        # Datasets reach the labels only here, inside tf.data.
+        if y is not None and self.problem_type == PROBLEM_TYPES[0]:
+            if tf is not None and isinstance(y, tf.Tensor):
+                y = self._assert_labels_in_graph(y)
+            else:
+                self._check_labels(y)
+        return super().preprocess_samples(x, y, sample_weight)
+
+    def _label_error(self, low, high):
+        return (
+            f"ElectraClassifier(num_classes={self.num_classes}, problem_type="
+            f"'{self.problem_type}') expects integer labels in [0, "
+            f"{self.num_classes}); found labels in [{low}, {high}]."
+        )
+
+    def _check_labels(self, y):
+        """Eager check of labels given as arrays or lists."""
+        if y is None or self.problem_type != PROBLEM_TYPES[0]:
+            return
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        values = concrete_value(y) if hasattr(y, "shape") else None
+        if values is None or values.size == 0:
+            return
+        if values.dtype.kind == "f" and np.any(values != np.round(values)):
+            raise ValueError(
+                f"ElectraClassifier(problem_type='{self.problem_type}') "
+                "expects integer class labels; received non-integer floats. "
+                "Use problem_type='regression' for real-valued targets or "
+                "'multi_label_classification' for multi-hot labels."
+            )
+        low, high = values.min(), values.max()
+        if low < 0 or high >= self.num_classes:
+            raise ValueError(self._label_error(low, high))
+
+    def _assert_labels_in_graph(self, y):
+        if not y.dtype.is_integer:
+            return y
+        message = (
+            f"ElectraClassifier(num_classes={self.num_classes}) expects "
+            f"integer labels in [0, {self.num_classes})"
+        )
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_non_negative(y, message=message),
+                tf.debugging.assert_less(
+                    y, tf.cast(self.num_classes, y.dtype), message=message
+                ),
+            ]
+        ):
+            return tf.identity(y)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "activation": keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "problem_type": self.problem_type,
+                "label_names": self.label_names,
+            }
+        )
+        return config
+
+
+def _check_arguments(num_classes, problem_type, label_names):
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(
+            f"`problem_type` must be one of {list(PROBLEM_TYPES)}; received "
+            f"{problem_type!r}."
+        )
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(
+            f"`num_classes` must be a positive int; received {num_classes!r}."
+        )
+    if problem_type == "regression" and num_classes != 1:
+        raise ValueError(
+            "problem_type='regression' predicts one value: `num_classes` "
+            f"must be 1; received {num_classes}."
+        )
+    if label_names is not None:
+        names = list(label_names)
+        if len(names) != num_classes or not all(
+            isinstance(name, str) for name in names
+        ):
+            raise ValueError(
+                f"`label_names` must be a list of {num_classes} strings "
+                f"(one per class); received {label_names!r}."
+            )

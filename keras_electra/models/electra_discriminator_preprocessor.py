@@ -1,0 +1,190 @@
+import keras
+from keras import ops
+from keras_hub.layers import MultiSegmentPacker
+from keras_hub.models import Preprocessor
+
+from keras_electra.models.electra_backbone import ElectraBackbone
+from keras_electra.models.electra_tokenizer import ElectraTokenizer
+
+try:
+    import tensorflow as tf
+except ImportError:  # pragma: no cover
+    tf = None
+
+from keras_hub.src.utils.tensor_utils import preprocessing_function
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class ElectraDiscriminatorPreprocessor(Preprocessor):
+    """Raw strings and per-token labels to inputs for `ElectraDiscriminator`.
+
+    Tokenizes single sentences, packs them as `[CLS] text [SEP]` and pads to
+    `sequence_length`. Labels, if given, hold one 0/1 value per word piece of
+    the text ("was this token replaced"); they are packed the same way (0 for
+    `[CLS]`, `[SEP]` and padding, cut where the text is cut), and the padding
+    mask comes back as `sample_weight`, so the loss averages over real tokens
+    only, as Google's ELECTRA does.
+
+    Args:
+        tokenizer: an `ElectraTokenizer`.
+        sequence_length: int. Length of the packed inputs.
+
+    Call arguments:
+        x: a string or a batch of strings.
+        y: optional labels, one list of 0/1 per string with as many entries as
+            the string has word pieces (a list of lists or a
+            `tf.RaggedTensor`).
+        sample_weight: must be `None`; the padding mask is the weight.
+
+    Example:
+    >>> from keras_electra import ElectraTokenizer
+    >>> preprocessor = ElectraDiscriminatorPreprocessor(
+    ...     ElectraTokenizer(), sequence_length=6)
+    >>> x, y, w = preprocessor(["the cat sat"], [[0, 1, 0]])
+    >>> [int(v) for v in keras.ops.convert_to_numpy(y)[0]]
+    [0, 0, 1, 0, 0, 0]
+    """
+
+    backbone_cls = ElectraBackbone
+    tokenizer_cls = ElectraTokenizer
+
+    def __init__(self, tokenizer, sequence_length=512, **kwargs):
+        super().__init__(**kwargs)
+        self.tokenizer = tokenizer
+        self.packer = None
+        self.label_packer = None
+        self.sequence_length = sequence_length
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.packer = MultiSegmentPacker(
+            start_value=self.tokenizer.cls_token_id,
+            end_value=self.tokenizer.sep_token_id,
+            pad_value=self.tokenizer.pad_token_id,
+            sequence_length=self.sequence_length,
+        )
+        # Labels are cut and padded exactly like the tokens they describe.
+        self.label_packer = MultiSegmentPacker(
+            start_value=0,
+            end_value=0,
+            pad_value=0,
+            sequence_length=self.sequence_length,
+        )
+
+    def call(self, x, y=None, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(
+                "ElectraDiscriminatorPreprocessor weights every token by the "
+                "padding mask; do not pass `sample_weight`."
+            )
+        if self._use_tf_workflow():
+            return self._call_tf(x, y, sample_weight)
+        return self._call_python(x, y, sample_weight)
+
+    @preprocessing_function
+    def _call_tf(self, x, y=None, sample_weight=None):
+        token_ids = self.tokenizer(x)
+        if y is not None:
+            y = _as_tf_labels(y)
+            _assert_same_lengths_tf(token_ids, y)
+        return self._pack(token_ids, y)
+
+    def _call_python(self, x, y=None, sample_weight=None):
+        token_ids = self.tokenizer(x)
+        if y is not None:
+            y = _as_python_labels(y)
+            _check_same_lengths(token_ids, y)
+        return self._pack(token_ids, y)
+
+    def _pack(self, token_ids, labels):
+        token_ids, segment_ids = self.packer(token_ids)
+        padding_mask = token_ids != self.tokenizer.pad_token_id
+        x = {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": padding_mask,
+        }
+        if labels is None:
+            return x
+        labels, _ = self.label_packer(labels)
+        sample_weight = _cast_float(padding_mask)
+        return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sequence_length": self.sequence_length})
+        return config
+
+    @property
+    def sequence_length(self):
+        """The padded length of model input sequences."""
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._sequence_length = value
+        for packer in (self.packer, self.label_packer):
+            if packer is not None:
+                packer.sequence_length = value
+
+
+def _label_error(token_lengths, label_lengths):
+    return ValueError(
+        "ElectraDiscriminatorPreprocessor needs one label per word piece of "
+        f"each text; the texts have {token_lengths} word pieces but the labels "
+        f"have {label_lengths} entries."
+    )
+
+
+def _as_python_labels(y):
+    if ops.is_tensor(y) or hasattr(y, "numpy") or hasattr(y, "tolist"):
+        y = y.to_list() if hasattr(y, "to_list") else ops.convert_to_numpy(y)
+        y = y.tolist() if hasattr(y, "tolist") else y
+    return y
+
+
+def _check_same_lengths(token_ids, labels):
+    batched = bool(token_ids) and isinstance(token_ids[0], (list, tuple))
+    if batched:
+        token_lengths = [len(row) for row in token_ids]
+        label_lengths = [len(row) for row in labels]
+    else:
+        token_lengths, label_lengths = len(token_ids), len(labels)
+    if token_lengths != label_lengths:
+        raise _label_error(token_lengths, label_lengths)
+
+
+def _as_tf_labels(y):
+    if not isinstance(y, (tf.Tensor, tf.RaggedTensor)):
+        y = tf.convert_to_tensor(ops.convert_to_numpy(y))
+    y = tf.cast(y, "int32")
+    if isinstance(y, tf.Tensor) and y.shape.rank == 2:
+        y = tf.RaggedTensor.from_tensor(y)
+    return y
+
+
+def _assert_same_lengths_tf(token_ids, labels):
+    if isinstance(token_ids, tf.RaggedTensor):
+        token_lengths = token_ids.row_lengths()
+        label_lengths = tf.cast(labels.row_lengths(), token_lengths.dtype)
+    else:
+        token_lengths = tf.shape(token_ids)[-1:]
+        label_lengths = tf.shape(labels)[-1:]
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(token_lengths == label_lengths)):
+            raise _label_error(
+                token_lengths.numpy().tolist(), label_lengths.numpy().tolist()
+            )
+        return
+    tf.debugging.assert_equal(
+        token_lengths,
+        label_lengths,
+        message="ElectraDiscriminatorPreprocessor needs one label per word "
+        "piece of each text",
+    )
+
+
+def _cast_float(padding_mask):
+    if tf is not None and isinstance(padding_mask, tf.Tensor):
+        return tf.cast(padding_mask, "float32")
+    return ops.cast(padding_mask, "float32")

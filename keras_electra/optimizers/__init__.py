@@ -1,0 +1,3 @@
+"""Optimizers for fine-tuning ELECTRA."""
+
+from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
