@@ -37,8 +37,11 @@ def load(task, folder, **kwargs):
     return keras_class(task).from_preset(folder, **kwargs)
 
 
-@pytest.mark.backend_sensitive
-@pytest.mark.parametrize("fmt", ["safetensors", "bin"])
+# The numerics differ per backend; the `.bin` reader does not (TensorFlow
+# covers it).
+@pytest.mark.parametrize(
+    "fmt", [pytest.param("safetensors", marks=pytest.mark.backend_sensitive),
+            "bin"])
 @pytest.mark.parametrize("task", list(HEADS))
 def test_head_loads_from_hf_checkpoint(task, fmt, tmp_path):
     hf_model = random_hf(task)
@@ -109,7 +112,6 @@ def test_missing_head_is_fresh_and_backbone_loads(tmp_path):
     assert classifier.num_classes == 4
 
 
-@pytest.mark.backend_sensitive
 def test_sharded_safetensors(tmp_path):
     hf_model = random_hf("ElectraDiscriminator")
     folder = str(tmp_path / "hf")

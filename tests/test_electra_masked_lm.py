@@ -260,10 +260,11 @@ def assert_tied(model):
     before = numpy_out(model, inputs)
     embeddings = model.backbone.token_embedding.embeddings
     original = keras.ops.convert_to_numpy(embeddings)
-    # Change only the decoder's view of one token: the row of an id that is
-    # not in the input, so the encoder output cannot change.
+    # Move the row of a token absent from the input: the encoder output
+    # cannot change, only that token's logit, by features . delta.
+    delta = np.random.default_rng(0).normal(size=original.shape[1])
     changed = original.copy()
-    changed[5000] += 1.0
+    changed[5000] += delta
     embeddings.assign(changed)
     after = numpy_out(model, inputs)
     embeddings.assign(original)
@@ -271,7 +272,8 @@ def assert_tied(model):
     backbone_inputs = {k: v for k, v in inputs.items() if k != "mask_positions"}
     sequence = model.backbone(backbone_inputs)[:, 2:3]
     features = keras.ops.convert_to_numpy(head.layer_norm(head.dense(sequence)))
-    expected = float(features[0, 0] @ np.ones(original.shape[1]))
+    expected = float(features[0, 0] @ delta)
+    assert abs(expected) > 1e-2
     assert abs((after - before)[0, 0, 5000] - expected) <= 1e-4
     others = np.delete((after - before)[0, 0], 5000)
     assert np.max(np.abs(others)) <= 1e-5

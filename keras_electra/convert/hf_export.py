@@ -10,9 +10,9 @@ from keras_electra.convert.checkpoint import DEFAULT_VOCAB
 from keras_electra.convert.checkpoint import Checkpoint
 from keras_electra.convert.checkpoint import read_vocab_file
 from keras_electra.convert.hf_config import hf_config_from_backbone
-from keras_electra.convert.hf_heads import HF_TASKS
 from keras_electra.convert.hf_heads import hf_task_entry
 from keras_electra.convert.hf_heads import hf_tensors
+from keras_electra.convert.hf_heads import task_name
 from keras_electra.convert.tensor_files import write_safetensors
 
 SPECIAL_TOKENS = {
@@ -22,14 +22,6 @@ SPECIAL_TOKENS = {
     "cls_token": "[CLS]",
     "mask_token": "[MASK]",
 }
-
-
-def task_name_of(model):
-    """The keras_electra task class name of `model`, or None for a backbone."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in HF_TASKS:
-            return cls.__name__
-    return None
 
 
 def _labels(model):
@@ -45,7 +37,7 @@ def _labels(model):
 
 def head_config(model):
     """The HF config entries that describe `model`'s task head."""
-    task = task_name_of(model)
+    task = task_name(model)
     config = {}
     if task in ("ElectraClassifier", "ElectraTokenClassifier"):
         config.update(_labels(model))

@@ -65,12 +65,18 @@ HF_TASKS = {
 TIED_DECODER = "generator_lm_head.weight"
 
 
-def hf_task_entry(model):
-    """`(hf_class_name, head_fn)` of a task, by its class or a base class."""
+def task_name(model):
+    """The keras_electra task class (or base class) name of `model`, or None."""
     for cls in type(model).__mro__:
         if cls.__name__ in HF_TASKS:
-            return HF_TASKS[cls.__name__]
+            return cls.__name__
     return None
+
+
+def hf_task_entry(model):
+    """`(hf_class_name, head_fn)` of a task, by its class or a base class."""
+    name = task_name(model)
+    return HF_TASKS[name] if name else None
 
 
 def model_weights(model):

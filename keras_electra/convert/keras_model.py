@@ -46,11 +46,10 @@ def task_name_for(checkpoint):
     return TASK_FOR_HF_ARCHITECTURE.get(checkpoint.architecture)
 
 
-def build_backbone(config, source="config.json", dtype=None):
+def build_backbone(config, source="config.json"):
     from keras_electra.models.electra_backbone import ElectraBackbone
 
-    return ElectraBackbone(**backbone_kwargs_from_hf_config(config, source),
-                           dtype=dtype)
+    return ElectraBackbone(**backbone_kwargs_from_hf_config(config, source))
 
 
 def build_tokenizer(checkpoint):
@@ -141,7 +140,7 @@ def build_preprocessor(cls, tokenizer, max_sequence_length):
     return preprocessor_cls(tokenizer=tokenizer, **kwargs)
 
 
-def build_model(checkpoint, task=None, load_weights=True):
+def build_model(checkpoint, task=None):
     """A backbone or task for `checkpoint`, with its weights.
 
     Args:
@@ -149,7 +148,6 @@ def build_model(checkpoint, task=None, load_weights=True):
         task: name of the keras_electra task to build; `None` follows the
             checkpoint's `architectures` (a backbone for `ElectraModel`). A
             task whose head the checkpoint lacks gets a fresh head.
-        load_weights: whether to copy the checkpoint's tensors.
 
     Returns:
         `(model, tokenizer)`; the tokenizer is also the task preprocessor's.
@@ -171,11 +169,10 @@ def build_model(checkpoint, task=None, load_weights=True):
             ),
             **_accepted(cls, kwargs),
         )
-    if load_weights:
-        load_hf_tensors(
-            model, checkpoint.tensors, source=checkpoint.source,
-            backbone_only=(task != own_task),
-            # A bare `ElectraModel` checkpoint has nothing but the backbone.
-            strict=(checkpoint.architecture == "ElectraModel"),
-        )
+    load_hf_tensors(
+        model, checkpoint.tensors, source=checkpoint.source,
+        backbone_only=(task != own_task),
+        # A bare `ElectraModel` checkpoint has nothing but the backbone.
+        strict=(checkpoint.architecture == "ElectraModel"),
+    )
     return model, tokenizer

@@ -25,15 +25,14 @@ from keras_electra.convert.keras_model import task_class
 from keras_electra.convert.preset_store import resolved_preset
 from keras_electra.presets import list_presets
 
-# Options that only matter while converting a checkpoint.
-CONVERSION_OPTIONS = ("checkpoint_part", "allow_pickle")
 GENERATOR_TASKS = ("ElectraMaskedLM", "ElectraCausalLM")
 
 
 def _conversion_options(cls, handle, kwargs):
+    """Pop the options that only matter while converting a checkpoint."""
     part = kwargs.pop("checkpoint_part", None)
     if part is None:
-        names = {c.__name__ for c in cls.__mro__}
+        names = {c.__name__ for c in cls.__mro__} if cls else set()
         part = "generator" if names & set(GENERATOR_TASKS) else "discriminator"
     options = {"part": part, "allow_pickle": kwargs.pop("allow_pickle", True)}
     # `num_heads` is invisible in TF1 tensor shapes, so it is a conversion
@@ -167,10 +166,7 @@ def from_preset(preset, load_weights=True, **kwargs):
     """
     from keras_electra.models.electra_backbone import ElectraBackbone
 
-    part = kwargs.pop("checkpoint_part", "discriminator")
-    options = {"part": part, "allow_pickle": kwargs.pop("allow_pickle", True)}
-    if "num_heads" in kwargs and _is_tf1(preset):
-        options["num_heads"] = kwargs.pop("num_heads")
+    options = _conversion_options(None, preset, kwargs)
     with resolved_preset(preset, load_weights=load_weights, **options) as path:
         cls = ElectraBackbone
         if check_file_exists(path, TASK_CONFIG_FILE):

@@ -191,8 +191,10 @@ def cached_hf_preset(handle):
         return folder
     try:
         convert_checkpoint(folder, dest)
-    except FileExistsError:
-        pass  # Another process cached it first; theirs is complete.
+    except OSError:
+        if not os.path.isdir(dest):
+            raise
+        # Another process cached it first; the rename makes it complete.
     return dest
 
 
@@ -216,7 +218,9 @@ def write_architecture_preset(name, dest):
     preset = backbone_presets[name]
     with open(os.path.join(dest, "config.json"), "w") as f:
         json.dump(_serialized_backbone(preset["config"]), f, indent=4)
-    vocabulary = read_vocab_file(DEFAULT_VOCAB)
+    vocabulary = read_vocab_file(
+        os.path.join(os.path.dirname(DEFAULT_VOCAB), preset["vocabulary"])
+    )
     ElectraTokenizer(vocabulary=vocabulary,
                      lowercase=preset["lowercase"]).save_to_preset(dest)
 

@@ -9,7 +9,8 @@ with exact GELU, as converted), or a keras_electra model.
 import keras
 import numpy as np
 
-from keras_electra.convert.hf_export import task_name_of
+from keras_electra.convert.hf_heads import hf_task_entry
+from keras_electra.convert.hf_heads import task_name
 
 
 def probe_inputs(model, batch=2, length=8, seed=0):
@@ -19,7 +20,7 @@ def probe_inputs(model, batch=2, length=8, seed=0):
     length = min(length, backbone.max_sequence_length)
     rng = np.random.default_rng(seed)
     shape = (batch, length)
-    task = task_name_of(model)
+    task = task_name(model)
     if task == "ElectraMultipleChoice":
         shape = (batch, model.num_choices, length)
     token_ids = rng.integers(1, backbone.vocabulary_size, size=shape)
@@ -76,13 +77,11 @@ def load_hf_model(folder, architecture):
 
 def difference_to_hf(model, hf_folder):
     """Max |keras - HF| of `model` and the HF checkpoint in `hf_folder`."""
-    from keras_electra.convert.hf_heads import hf_task_entry
-
     entry = hf_task_entry(model)
     architecture = entry[0] if entry else "ElectraModel"
     hf_model = load_hf_model(hf_folder, architecture)
     inputs = probe_inputs(model)
-    expected = hf_outputs(hf_model, inputs, task_name_of(model))
+    expected = hf_outputs(hf_model, inputs, task_name(model))
     return float(np.max(np.abs(keras_outputs(model, inputs) - expected)))
 
 

@@ -12,6 +12,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_hub.tokenizers import WordPieceTokenizer
 
 from keras_electra.models.bert_text_normalizer import bert_pretokenize
+from keras_electra.models.electra_backbone import ElectraBackbone
 
 DEFAULT_VOCABULARY_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -114,7 +115,7 @@ class ElectraTokenizer(WordPieceTokenizer):
     ```
     """
 
-    backbone_cls = None
+    backbone_cls = ElectraBackbone
 
     def __init__(
         self,
