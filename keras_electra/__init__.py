@@ -7,3 +7,18 @@ from keras_electra.convert import from_preset
 from keras_electra.presets import list_presets
 from keras_electra.export import export_for_serving
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.electra_masked_lm import ElectraMaskedLM
+from keras_electra.models.electra_masked_lm_preprocessor import (
+    ElectraMaskedLMPreprocessor,
+)
+from keras_electra.models.electra_discriminator import ElectraDiscriminator
+from keras_electra.models.electra_discriminator_preprocessor import (
+    ElectraDiscriminatorPreprocessor,
+)
+from keras_electra.models.electra_causal_lm import ElectraCausalLM
+from keras_electra.models.electra_causal_lm_preprocessor import (
+    ElectraCausalLMPreprocessor,
+)
+from keras_electra.models.replaced_token_detection_loss import (
+    ReplacedTokenDetectionLoss,
+)

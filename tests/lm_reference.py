@@ -35,7 +35,9 @@ def lively_hf_model(model_class, config, seed=0):
         for module in model.modules():
             if isinstance(module, torch.nn.LayerNorm):
                 module.weight.copy_(
-                    1.0 + 0.1 * torch.randn(module.weight.shape, generator=generator)
+                    1.0
+                    + 0.1
+                    * torch.randn(module.weight.shape, generator=generator)
                 )
                 module.bias.copy_(
                     0.05 * torch.randn(module.bias.shape, generator=generator)
@@ -56,9 +58,14 @@ def keras_task_from_hf(task_class, hf_model, preprocessor=None):
 def tiny_backbone(**overrides):
     """A small factorized backbone over the full BERT vocabulary."""
     kwargs = dict(
-        vocabulary_size=BERT_VOCAB_SIZE, num_layers=2, num_heads=2,
-        hidden_dim=32, embedding_dim=16, intermediate_dim=64,
-        max_sequence_length=32, dropout=0.0,
+        vocabulary_size=BERT_VOCAB_SIZE,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        embedding_dim=16,
+        intermediate_dim=64,
+        max_sequence_length=32,
+        dropout=0.0,
     )
     return ElectraBackbone(**{**kwargs, **overrides})
 
@@ -80,4 +87,7 @@ def numpy_out(model, inputs):
 
 
 def to_numpy(structure):
-    return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in structure.items()}
+    return {
+        k: np.asarray(keras.ops.convert_to_numpy(v))
+        for k, v in structure.items()
+    }

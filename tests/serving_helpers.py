@@ -191,3 +191,59 @@ def run_backend_script(backend, code, timeout=600):
         f"{backend} script failed:\n{result.stderr[-4000:]}"
     )
     return result.stdout
+
+
+KINDS = (
+    "classifier",
+    "token_classifier",
+    "question_answerer",
+    "multiple_choice",
+    "masked_lm",
+    "discriminator",
+    "causal_lm",
+)
+QA_CONTEXT = "Marie Curie won the Nobel Prize in 1903 and again in 1911."
+PROMPTS = np.array(["The sky is", "Grass is"])
+CHOICES = np.array([["blue.", "green.", "red."], ["blue.", "green.", "red."]])
+WORDS = [["Ada", "Lovelace", "wrote", "code"], ["It", "ran"]]
+
+
+def fine_tune(kind, task):
+    """One short `fit` on raw strings, so the saved task has trained
+    weights and optimizer state."""
+    texts = ["The soup was great.", "The bread was stale."]
+    if kind == "classifier":
+        data = (texts, np.array([2, 0]))
+    elif kind == "token_classifier":
+        data = (WORDS, [[1, 2, 0, 0], [0, 0]])
+    elif kind == "question_answerer":
+        data = (
+            (["When did Curie first win?"], [QA_CONTEXT]),
+            {"answer_start": [35], "text": ["1903"]},
+        )
+    elif kind == "multiple_choice":
+        data = ((PROMPTS, CHOICES), np.array([0, 1]))
+    elif kind == "discriminator":
+        data = (["the cat sat", "a dog"], [[0, 1, 0], [1, 0]])
+    else:  # masked_lm, causal_lm: self-supervised
+        data = (texts * 2,)
+    task.fit(*data, batch_size=2, epochs=1, verbose=0)
+    return task
+
+
+def predictions(kind, task):
+    """Deterministic predictions of a task on raw inputs, as float arrays."""
+    texts = ["Loved it, would buy again!", "Never again.", ""]
+    if kind == "token_classifier":
+        return task.predict(WORDS, verbose=0)
+    if kind == "question_answerer":
+        return task.predict(
+            (["When did Curie win?", "Who won?"], [QA_CONTEXT] * 2), verbose=0
+        )
+    if kind == "multiple_choice":
+        return task.predict((PROMPTS, CHOICES), verbose=0)
+    if kind == "masked_lm":
+        # predict() masks at random; fill_mask() is deterministic.
+        best = task.fill_mask(["Paris is the [MASK] of France."], top_k=5)[0]
+        return np.array([[c["token"], c["score"]] for c in best])
+    return np.asarray(task.predict(texts, verbose=0))

@@ -122,6 +122,29 @@ def test_sharded_safetensors(tmp_path):
                     hf_model.config) <= 1e-5
 
 
+def test_sharded_bin(tmp_path):
+    import torch
+
+    hf_model = random_hf("ElectraDiscriminator")
+    folder = str(tmp_path / "hf")
+    save_hf(hf_model, folder)
+    os.remove(os.path.join(folder, "model.safetensors"))
+    state = hf_model.state_dict()
+    names = sorted(state)
+    shards = {"pytorch_model-00001-of-00002.bin": names[: len(names) // 2],
+              "pytorch_model-00002-of-00002.bin": names[len(names) // 2:]}
+    weight_map = {}
+    for shard, shard_names in shards.items():
+        torch.save({n: state[n] for n in shard_names},
+                   os.path.join(folder, shard))
+        weight_map.update({n: shard for n in shard_names})
+    with open(os.path.join(folder, "pytorch_model.bin.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f)
+    model = load("ElectraDiscriminator", folder)
+    assert max_diff("ElectraDiscriminator", model, hf_model,
+                    hf_model.config) <= 1e-5
+
+
 def test_bfloat16_checkpoint_loads_exactly(tmp_path):
     import torch
 

@@ -31,7 +31,10 @@ def tokenizer():
 
 def causal_inputs(inputs):
     """HF's `ElectraForCausalLM` inputs without token types (all 0)."""
-    return {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]}
+    return {
+        "token_ids": inputs["token_ids"],
+        "padding_mask": inputs["padding_mask"],
+    }
 
 
 @pytest.mark.backend_sensitive
@@ -40,14 +43,18 @@ def test_logits_match_hf_electra_for_causal_lm(name):
     config = hf_config(name, is_decoder=True)
     hf_model = random_hf_model(transformers.ElectraForCausalLM, config)
     model = keras_task_from_hf(ElectraCausalLM, hf_model)
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
     kwargs = hf_forward_kwargs(inputs)
     kwargs.pop("token_type_ids")
     with torch.no_grad():
         expected = hf_model(**kwargs).logits.numpy()
     ours = numpy_out(model, causal_inputs(inputs))
     assert ours.shape == expected.shape
-    diff = max_abs_diff_at_real_positions(ours, expected, inputs["padding_mask"])
+    diff = max_abs_diff_at_real_positions(
+        ours, expected, inputs["padding_mask"]
+    )
     assert diff <= 1e-5
     # The mask is causal: later tokens do not change earlier logits.
     changed = dict(causal_inputs(inputs), token_ids=inputs["token_ids"].copy())
@@ -74,15 +81,24 @@ def prompt_batch(prompts, max_length):
     return {"token_ids": token_ids, "padding_mask": padding_mask}
 
 
+def logits_without_cache(model, ids, max_length):
+    """Next-token logits after `ids`, from a full forward pass, no cache.
+
+    The prefix is padded to `max_length` so that every call has the same
+    shape (JAX compiles each new shape); the mask is causal, so the padding
+    after the prefix cannot change its logits.
+    """
+    token_ids = np.zeros((1, max_length), "int32")
+    token_ids[0, : len(ids)] = ids
+    inputs = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+    return numpy_out(model, inputs)[0, len(ids) - 1]
+
+
 def greedy_without_cache(model, prompt, max_length):
     """Greedy decoding that recomputes the whole prefix at every step."""
     ids = list(prompt)
     while len(ids) < max_length:
-        inputs = {
-            "token_ids": np.array([ids], "int32"),
-            "padding_mask": np.ones((1, len(ids)), "int32"),
-        }
-        ids.append(int(np.argmax(numpy_out(model, inputs)[0, -1])))
+        ids.append(int(np.argmax(logits_without_cache(model, ids, max_length))))
     return ids
 
 
@@ -90,8 +106,9 @@ def greedy_without_cache(model, prompt, max_length):
 def test_cached_step_logits_match_full_forward(twins):
     _, model = twins
     token_ids = np.array([[5, 17, 33, 8, 60, 2, 11, 40]], "int32")
-    full = numpy_out(model, {"token_ids": token_ids,
-                             "padding_mask": np.ones_like(token_ids)})
+    full = numpy_out(
+        model, {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+    )
     _, cache = model._build_cache(token_ids)
     for index in (3, 6):
         logits, _, _ = model.call_with_cache(
@@ -130,7 +147,9 @@ def test_cached_generate_equals_uncached_recomputation(twins):
     prompts = [[12, 40, 7], [90, 3, 56, 21, 8]]
     max_length = 13
     model.compile(sampler="greedy")
-    outputs = model.generate(prompt_batch(prompts, max_length), stop_token_ids=None)
+    outputs = model.generate(
+        prompt_batch(prompts, max_length), stop_token_ids=None
+    )
     for row, prompt in zip(outputs["token_ids"], prompts):
         assert row.tolist() == greedy_without_cache(model, prompt, max_length)
 
@@ -143,12 +162,8 @@ def test_top_k_sampling_picks_from_the_top_k(twins):
     outputs = model.generate(prompt_batch([prompt], 12), stop_token_ids=None)
     ids = outputs["token_ids"][0].tolist()
     for length in range(len(prompt), 12):
-        inputs = {
-            "token_ids": np.array([ids[:length]], "int32"),
-            "padding_mask": np.ones((1, length), "int32"),
-        }
-        top3 = np.argsort(-numpy_out(model, inputs)[0, -1])[:3]
-        assert ids[length] in top3.tolist()
+        logits = logits_without_cache(model, ids[:length], 12)
+        assert ids[length] in np.argsort(-logits)[:3].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +185,9 @@ def test_preprocessor_shifts_labels_by_one(tokenizer):
     preprocessor = ElectraCausalLMPreprocessor(tokenizer, sequence_length=6)
     x, y, weights = preprocessor(["the cat sat"])
     x = to_numpy(x)
-    np.testing.assert_array_equal(x["token_ids"], [[101, 1996, 4937, 2938, 102, 0]])
+    np.testing.assert_array_equal(
+        x["token_ids"], [[101, 1996, 4937, 2938, 102, 0]]
+    )
     np.testing.assert_array_equal(
         to_numpy({"y": y})["y"], [[1996, 4937, 2938, 102, 0, 0]]
     )
@@ -181,12 +198,18 @@ def test_preprocessor_shifts_labels_by_one(tokenizer):
 
 
 def test_bad_integer_inputs_are_rejected(small_lm):
-    too_long = {"token_ids": np.ones((1, 40), "int32"),
-                "padding_mask": np.ones((1, 40), "int32")}
-    with pytest.raises(ValueError, match="exceeds the model's max_sequence_length"):
+    too_long = {
+        "token_ids": np.ones((1, 40), "int32"),
+        "padding_mask": np.ones((1, 40), "int32"),
+    }
+    with pytest.raises(
+        ValueError, match="exceeds the model's max_sequence_length"
+    ):
         small_lm(too_long)
-    bad_ids = {"token_ids": np.array([[101, 99999]], "int32"),
-               "padding_mask": np.ones((1, 2), "int32")}
+    bad_ids = {
+        "token_ids": np.array([[101, 99999]], "int32"),
+        "padding_mask": np.ones((1, 2), "int32"),
+    }
     with pytest.raises(ValueError, match="'token_ids' must lie in"):
         small_lm(bad_ids)
 
@@ -214,9 +237,13 @@ def test_fit_on_raw_text_lowers_the_loss(tokenizer):
 
 
 @pytest.mark.backend_sensitive
-def test_keras_file_and_preset_round_trips_keep_outputs_and_tie(small_lm, tmp_path):
-    inputs = {"token_ids": np.array([[101, 1996, 4937, 2938, 102]], "int32"),
-              "padding_mask": np.ones((1, 5), "int32")}
+def test_keras_file_and_preset_round_trips_keep_outputs_and_tie(
+    small_lm, tmp_path
+):
+    inputs = {
+        "token_ids": np.array([[101, 1996, 4937, 2938, 102]], "int32"),
+        "padding_mask": np.ones((1, 5), "int32"),
+    }
     expected = numpy_out(small_lm, inputs)
     small_lm.compile(sampler="greedy")
     expected_text = small_lm.generate("the cat", max_length=10)
@@ -237,7 +264,9 @@ def test_keras_file_and_preset_round_trips_keep_outputs_and_tie(small_lm, tmp_pa
 
 def assert_tied(model, inputs):
     """The decoder is the backbone's word embedding, not a copy of it."""
-    assert model.generator_head.token_embedding is model.backbone.token_embedding
+    assert (
+        model.generator_head.token_embedding is model.backbone.token_embedding
+    )
     embeddings = model.backbone.token_embedding.embeddings
     original = keras.ops.convert_to_numpy(embeddings)
     before = numpy_out(model, inputs)

@@ -63,13 +63,15 @@ def small_vocab_classifier(words, num_classes, **kwargs):
     """A classifier over a few words: quick to build, trace and train."""
     keras.utils.set_random_seed(0)
     tokenizer = ElectraTokenizer(vocabulary=SPECIAL_TOKENS + list(words))
-    preprocessor = ElectraClassifierPreprocessor(tokenizer, sequence_length=12)
+    preprocessor = ElectraClassifierPreprocessor(tokenizer, sequence_length=8)
     backbone = tiny_backbone(
         vocabulary_size=len(SPECIAL_TOKENS) + len(words),
-        max_sequence_length=12,
+        max_sequence_length=8,
+        dropout=0.0,
     )
     return ElectraClassifier(
-        backbone, num_classes=num_classes, preprocessor=preprocessor, **kwargs
+        backbone, num_classes=num_classes, preprocessor=preprocessor,
+        dropout=0.0, **kwargs,
     )
 
 
@@ -236,7 +238,7 @@ def integer_inputs(classifier, texts):
 def test_regression_trains():
     rng = np.random.default_rng(0)
     words = ["good", "bad", "fine", "great", "awful", "tasty"]
-    texts = [" ".join(rng.choice(words, size=6)) for _ in range(64)]
+    texts = [" ".join(rng.choice(words, size=6)) for _ in range(32)]
     # Target: the share of "good" among the words (learnable from tokens).
     targets = np.array(
         [t.split().count("good") / 6 for t in texts], "float32"
@@ -247,10 +249,10 @@ def test_regression_trains():
     x = integer_inputs(classifier, texts)
     classifier.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
     before = classifier.evaluate(x, targets, verbose=0)[0]
-    classifier.fit(x, targets, batch_size=16, epochs=3, verbose=0)
+    classifier.fit(x, targets, batch_size=8, epochs=3, verbose=0)
     after = classifier.evaluate(x, targets, verbose=0)[0]
     assert isinstance(classifier.loss, keras.losses.MeanSquaredError)
-    assert classifier.predict(x, verbose=0).shape == (64, 1)
+    assert classifier.predict(x, verbose=0).shape == (32, 1)
     assert after < 0.7 * before, (before, after)
 
 
@@ -258,9 +260,12 @@ def test_regression_trains():
 def test_multi_label_trains_on_multi_hot_labels():
     rng = np.random.default_rng(0)
     topics = ["sweet", "salty", "spicy"]
+    # Each topic on its own frequency, so that every label has to be
+    # learned by its own sigmoid.
+    frequencies = np.array([0.9, 0.5, 0.1])
     texts, labels = [], []
-    for _ in range(64):
-        present = rng.random(3) < 0.5
+    for _ in range(32):
+        present = rng.random(3) < frequencies
         words = [t for t, p in zip(topics, present) if p] + ["food"]
         texts.append(" ".join(rng.permutation(words)))
         labels.append(present.astype("float32"))
@@ -272,10 +277,13 @@ def test_multi_label_trains_on_multi_hot_labels():
     x = integer_inputs(classifier, texts)
     classifier.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     before = classifier.evaluate(x, labels, verbose=0)
-    classifier.fit(x, labels, batch_size=16, epochs=3, verbose=0)
+    classifier.fit(x, labels, batch_size=8, epochs=3, verbose=0)
     after = classifier.evaluate(x, labels, verbose=0)
     assert isinstance(classifier.loss, keras.losses.BinaryCrossentropy)
-    assert after[0] < before[0] - 0.05, (before, after)
+    assert after[0] < before[0] - 0.1, (before, after)
+    probabilities = 1 / (1 + np.exp(-classifier.predict(x, verbose=0)))
+    mean = probabilities.mean(axis=0)
+    assert mean[0] > mean[1] > mean[2], mean
 
 
 def test_default_compile_per_problem_type():

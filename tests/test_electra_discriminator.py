@@ -40,7 +40,9 @@ def test_logits_match_hf_electra_for_pre_training(name):
     config = hf_config(name)
     hf_model = random_hf_model(transformers.ElectraForPreTraining, config)
     model = keras_task_from_hf(ElectraDiscriminator, hf_model)
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
     with torch.no_grad():
         expected = hf_model(**hf_forward_kwargs(inputs)).logits.numpy()
     ours = numpy_out(model, inputs)
@@ -77,16 +79,24 @@ def test_loss_averages_over_real_tokens_like_google():
     assert abs(ours - float(with_mask.loss)) <= 1e-5
     # HF without an attention mask also averages over the padding.
     assert abs(float(without_mask.loss) - google) > 1e-3
-    direct = ReplacedTokenDetectionLoss()(labels, logits.numpy(), sample_weight=mask)
+    direct = ReplacedTokenDetectionLoss()(
+        labels, logits.numpy(), sample_weight=mask
+    )
     assert abs(float(keras.ops.convert_to_numpy(direct)) - google) <= 1e-5
 
 
 def test_preprocessor_packs_labels_like_tokens(tokenizer):
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=6)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=6
+    )
     texts = ["the cat sat on the mat", "a dog"]
     labels = [[0, 1, 0, 0, 1, 1], [1, 0]]
     x, y, weights = preprocessor(texts, labels)
-    x, y, weights = to_numpy(x), to_numpy({"y": y})["y"], to_numpy({"w": weights})["w"]
+    x, y, weights = (
+        to_numpy(x),
+        to_numpy({"y": y})["y"],
+        to_numpy({"w": weights})["w"],
+    )
     np.testing.assert_array_equal(
         x["token_ids"],
         [[101, 1996, 4937, 2938, 2006, 102], [101, 1037, 3899, 102, 0, 0]],
@@ -95,22 +105,37 @@ def test_preprocessor_packs_labels_like_tokens(tokenizer):
     np.testing.assert_array_equal(y, [[0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0]])
     np.testing.assert_array_equal(weights, [[1] * 6, [1, 1, 1, 1, 0, 0]])
     # The same through tf.data (the TensorFlow path used by fit()).
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(texts), tf.ragged.constant(labels))
-    ).batch(2).map(preprocessor)
+    ds = (
+        tf.data.Dataset.from_tensor_slices(
+            (tf.constant(texts), tf.ragged.constant(labels))
+        )
+        .batch(2)
+        .map(preprocessor)
+    )
     _, tf_y, tf_weights = next(iter(ds))
     np.testing.assert_array_equal(tf_y.numpy(), y)
     np.testing.assert_array_equal(tf_weights.numpy(), weights)
 
 
 def test_preprocessor_rejects_labels_of_the_wrong_length(tokenizer):
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=8)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=8
+    )
     with pytest.raises(ValueError, match="one label per word piece"):
         preprocessor(["the cat sat"], [[0, 1]])
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(["the cat sat", "a dog"]), tf.ragged.constant([[0, 1], [1, 0]]))
-    ).batch(2).map(preprocessor)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="one label per word"):
+    ds = (
+        tf.data.Dataset.from_tensor_slices(
+            (
+                tf.constant(["the cat sat", "a dog"]),
+                tf.ragged.constant([[0, 1], [1, 0]]),
+            )
+        )
+        .batch(2)
+        .map(preprocessor)
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match="one label per word"
+    ):
         next(iter(ds))
     with pytest.raises(ValueError, match="do not pass `sample_weight`"):
         preprocessor(["the cat"], [[0, 1]], sample_weight=[[1.0, 1.0]])
@@ -127,25 +152,36 @@ def hf_tokenizer():
 def test_replaced_token_probabilities_match_hf(tokenizer, hf_tokenizer):
     config = hf_config("square", vocab_size=BERT_VOCAB_SIZE)
     hf_model = lively_hf_model(transformers.ElectraForPreTraining, config)
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=20)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=20
+    )
     model = keras_task_from_hf(ElectraDiscriminator, hf_model, preprocessor)
-    texts = ["The chef cooked the meal.", "Photosynthesis makes sugar, isn't it?"]
+    texts = [
+        "The chef cooked the meal.",
+        "Photosynthesis makes sugar, isn't it?",
+    ]
     ours = model.replaced_token_probabilities(texts)
     for text, scored in zip(texts, ours):
         encoded = hf_tokenizer(text, return_tensors="pt")
         with torch.no_grad():
             logits = hf_model(**encoded).logits[0, 1:-1]
         ids = encoded["input_ids"][0, 1:-1].tolist()
-        assert [piece for piece, _ in scored] == hf_tokenizer.convert_ids_to_tokens(ids)
+        assert [
+            piece for piece, _ in scored
+        ] == hf_tokenizer.convert_ids_to_tokens(ids)
         probabilities = torch.sigmoid(logits).numpy()
         assert np.max(np.abs([p for _, p in scored] - probabilities)) <= 1e-5
     assert model.replaced_token_probabilities(texts[0]) == ours[0]
 
 
 def test_replaced_token_probabilities_reject_bad_input(tokenizer):
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=8)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=8
+    )
     model = ElectraDiscriminator(tiny_backbone(), preprocessor)
-    with pytest.raises(TypeError, match="string or a non-empty list of strings"):
+    with pytest.raises(
+        TypeError, match="string or a non-empty list of strings"
+    ):
         model.replaced_token_probabilities(7)
     with pytest.raises(TypeError, match="list of int"):
         model.replaced_token_probabilities(["fine", 3])
@@ -170,7 +206,10 @@ def replaced_texts(tokenizer, lines, rate=0.15, seed=0):
         for p in range(len(ids)):
             following = vocabulary[ids[p + 1]] if p + 1 < len(ids) else ""
             pieces = (vocabulary[ids[p]], following)
-            if not any(piece.startswith("##") for piece in pieces) and rng.random() < rate:
+            if (
+                not any(piece.startswith("##") for piece in pieces)
+                and rng.random() < rate
+            ):
                 new[p] = int(rng.choice(words))
         text = decode_word_pieces([vocabulary[i] for i in new])
         if [int(i) for i in tokenizer([text])[0]] == new:
@@ -184,7 +223,9 @@ def test_fit_on_raw_text_and_labels_lowers_the_loss(tokenizer):
     keras.utils.set_random_seed(0)
     texts, labels = replaced_texts(tokenizer, austen_lines(200))
     assert len(texts) > 160
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=32)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=32
+    )
     model = ElectraDiscriminator(tiny_backbone(), preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     x, y, weights = preprocessor(texts[:64], labels[:64])
@@ -203,7 +244,9 @@ def test_fit_on_raw_text_and_labels_lowers_the_loss(tokenizer):
 
 @pytest.mark.backend_sensitive
 def test_keras_file_and_preset_round_trips_keep_outputs(tokenizer, tmp_path):
-    preprocessor = ElectraDiscriminatorPreprocessor(tokenizer, sequence_length=12)
+    preprocessor = ElectraDiscriminatorPreprocessor(
+        tokenizer, sequence_length=12
+    )
     model = ElectraDiscriminator(tiny_backbone(), preprocessor)
     texts = ["the cat sat on the mat", "a dog barked"]
     inputs = to_numpy(preprocessor(texts))

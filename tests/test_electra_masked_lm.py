@@ -57,7 +57,9 @@ def test_logits_match_hf_electra_for_masked_lm(name):
     config = hf_config(name)
     hf_model = random_hf_model(transformers.ElectraForMaskedLM, config)
     model = keras_task_from_hf(ElectraMaskedLM, hf_model)
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
     positions = mask_positions_for(inputs["padding_mask"])
     with torch.no_grad():
         expected = hf_model(**hf_forward_kwargs(inputs)).logits.numpy()
@@ -111,7 +113,9 @@ def test_fill_mask_matches_hf_pipeline(hf_generator, hf_tokenizer, tokenizer):
 
 def test_decoding_matches_hf_decode(hf_tokenizer):
     rng = np.random.default_rng(0)
-    vocabulary = [line.rstrip("\n") for line in open(VOCAB_PATH, encoding="utf-8")]
+    vocabulary = [
+        line.rstrip("\n") for line in open(VOCAB_PATH, encoding="utf-8")
+    ]
     punctuation = [hf_tokenizer.convert_tokens_to_ids(t) for t in ".,?!'\"-"]
     for _ in range(50):
         ids = rng.integers(999, BERT_VOCAB_SIZE, size=12).tolist()
@@ -134,7 +138,9 @@ def test_fill_mask_rejects_bad_input(small_generator):
         small_generator.fill_mask("no mask here")
     with pytest.raises(ValueError, match=r"literal \[MASK\]"):
         small_generator.fill_mask(["a [MASK]", "no mask here"])
-    with pytest.raises(TypeError, match="string or a non-empty list of strings"):
+    with pytest.raises(
+        TypeError, match="string or a non-empty list of strings"
+    ):
         small_generator.fill_mask(42)
     with pytest.raises(TypeError, match="list of int"):
         small_generator.fill_mask([101, 102])
@@ -163,11 +169,17 @@ def test_mask_positions_outside_the_input_are_rejected(small_generator):
 def test_masking_never_touches_special_tokens_or_padding(tokenizer):
     texts = austen_lines(40)
     preprocessor = ElectraMaskedLMPreprocessor(
-        tokenizer, sequence_length=20, mask_selection_rate=0.5,
+        tokenizer,
+        sequence_length=20,
+        mask_selection_rate=0.5,
         mask_selection_length=20,
     )
     x, y, weights = preprocessor(texts)
-    x, y, weights = to_numpy(x), to_numpy({"y": y})["y"], to_numpy({"w": weights})["w"]
+    x, y, weights = (
+        to_numpy(x),
+        to_numpy({"y": y})["y"],
+        to_numpy({"w": weights})["w"],
+    )
     # The same packing without masking, computed independently.
     original = np.zeros((len(texts), 20), "int32")
     for i, ids in enumerate(tokenizer(texts)):
@@ -186,7 +198,9 @@ def test_masking_never_touches_special_tokens_or_padding(tokenizer):
         n = int(weights[i].sum())
         positions = x["mask_positions"][i, :n]
         np.testing.assert_array_equal(y[i, :n], original[i, positions])
-    np.testing.assert_array_equal(x["token_ids"][~selected], original[~selected])
+    np.testing.assert_array_equal(
+        x["token_ids"][~selected], original[~selected]
+    )
     changed = x["token_ids"][selected]
     # BERT's 80/10/10: most selected tokens become [MASK], not all.
     assert 0.6 < np.mean(changed == 103) < 0.95
@@ -195,8 +209,11 @@ def test_masking_never_touches_special_tokens_or_padding(tokenizer):
 def test_mask_token_rates_are_configurable(tokenizer):
     texts = austen_lines(8)
     always_mask = ElectraMaskedLMPreprocessor(
-        tokenizer, sequence_length=16, mask_selection_rate=0.3,
-        mask_token_rate=1.0, random_token_rate=0.0,
+        tokenizer,
+        sequence_length=16,
+        mask_selection_rate=0.3,
+        mask_token_rate=1.0,
+        random_token_rate=0.0,
     )
     x, y, w = always_mask(texts)
     x = to_numpy(x)
@@ -204,8 +221,11 @@ def test_mask_token_rates_are_configurable(tokenizer):
     masked = np.take_along_axis(x["token_ids"], x["mask_positions"], axis=1)
     assert (masked[w > 0] == 103).all()
     keep = ElectraMaskedLMPreprocessor(
-        tokenizer, sequence_length=16, mask_selection_rate=0.3,
-        mask_token_rate=0.0, random_token_rate=0.0,
+        tokenizer,
+        sequence_length=16,
+        mask_selection_rate=0.3,
+        mask_token_rate=0.0,
+        random_token_rate=0.0,
     )
     x, y, w = keep(texts)
     x, y = to_numpy(x), np.asarray(keras.ops.convert_to_numpy(y))
@@ -250,7 +270,9 @@ def test_fit_on_raw_text_lowers_the_loss(tokenizer):
 
 def assert_tied(model):
     """The decoder is the backbone's word embedding, not a copy of it."""
-    assert model.generator_head.token_embedding is model.backbone.token_embedding
+    assert (
+        model.generator_head.token_embedding is model.backbone.token_embedding
+    )
     inputs = {
         "token_ids": np.array([[101, 2023, 103, 2003, 102]], "int32"),
         "segment_ids": np.zeros((1, 5), "int32"),

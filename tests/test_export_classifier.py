@@ -112,7 +112,7 @@ def fake_core(logits):
 @pytest.mark.parametrize(
     "problem_type, num_classes, expected_keys",
     [
-        ("regression", 1, {"logits"}),
+        ("regression", 1, {"logits", "label_names"}),
         ("multi_label_classification", 3, {"logits", "probabilities", "label_names"}),
     ],
 )

@@ -106,7 +106,7 @@ class QuestionAnswererServing(TaskServing):
         )
         batch = tf.shape(question)[0]
         example = tf.broadcast_to(example[:, tf.newaxis], tf.shape(scores))
-        best = _merge_answers(texts, scores, example, batch)
+        best, best_score = _merge_answers(texts, scores, example, batch)
         found = answerable & (best >= 0)
         best = tf.maximum(best, 0)
 
@@ -122,7 +122,7 @@ class QuestionAnswererServing(TaskServing):
             "answer": pick(texts, ""),
             "start": pick(start_char, NO_OFFSET),
             "end": pick(end_char, NO_OFFSET),
-            "score": pick(scores, 0.0),
+            "score": tf.where(found, best_score, 0.0),
         }
 
     def _best_spans(self, logits, in_context):
@@ -190,7 +190,8 @@ class QuestionAnswererServing(TaskServing):
 
 
 def _merge_answers(texts, scores, example, batch):
-    """Index (into the flattened candidates) of each example's best answer.
+    """Each example's best answer: its index into the flattened candidates
+    (the first of its text) and its summed score.
 
     As `answer()`: candidates of an example with the same lower-cased text
     are one answer with the sum of their scores and the offsets of the
@@ -227,4 +228,4 @@ def _merge_answers(texts, scores, example, batch):
     flat_index = tf.gather(
         tf.concat([kept, [-1]], 0), tf.minimum(best_group_first, none)
     )
-    return tf.where(found, tf.cast(flat_index, tf.int32), -1)
+    return tf.where(found, tf.cast(flat_index, tf.int32), -1), best_score

@@ -1,6 +1,7 @@
 import keras
 from keras_hub.models import Backbone
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_embedding import ElectraEmbedding
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
@@ -9,7 +10,7 @@ from keras_electra.models.input_checks import check_backbone_inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraBackbone(Backbone):
+class ElectraBackbone(ElectraPresetMixin, Backbone):
     """The ELECTRA encoder: factorized embeddings and a transformer stack.
 
     Numerically identical to HF transformers' `ElectraModel` (and Google's

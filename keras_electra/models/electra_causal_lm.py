@@ -3,6 +3,7 @@ from keras import ops
 from keras_hub.models import CausalLM
 from keras_hub.src.utils.tensor_utils import any_equal
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_causal_lm_preprocessor import (
@@ -12,7 +13,7 @@ from keras_electra.models.input_checks import check_backbone_inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLM(CausalLM):
+class ElectraCausalLM(ElectraPresetMixin, CausalLM):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
     The backbone's embeddings and transformer blocks run with a causal
@@ -77,6 +78,7 @@ class ElectraCausalLM(CausalLM):
 
     def call(self, inputs, training=None, mask=None):
         if isinstance(inputs, dict) and "token_ids" in inputs:
+            # The backbone's checks; segment ids are always 0 here.
             token_ids = inputs["token_ids"]
             check_backbone_inputs(
                 self.backbone,
@@ -119,7 +121,8 @@ class ElectraCausalLM(CausalLM):
 
     def _build_cache(self, token_ids):
         """An empty cache, seeded with one forward pass over `token_ids`."""
-        batch_size, max_length = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        batch_size = ops.shape(token_ids)[0]
+        max_length = ops.shape(token_ids)[1]
         num_heads = self.backbone.num_heads
         head_dim = self.backbone.hidden_dim // num_heads
         shape = [
@@ -187,7 +190,9 @@ def _output_padding_mask(token_ids, padding_mask, stop_token_ids):
     if stop_token_ids is None:
         return ops.ones_like(token_ids, dtype="bool")
     prompt = ops.cast(padding_mask, "bool")
-    end_locations = any_equal(token_ids, stop_token_ids, ops.logical_not(prompt))
+    end_locations = any_equal(
+        token_ids, stop_token_ids, ops.logical_not(prompt)
+    )
     end_locations = ops.cast(end_locations, "int32")
     cumsum = ops.cast(ops.cumsum(end_locations, axis=-1), "int32")
     overflow = cumsum - end_locations

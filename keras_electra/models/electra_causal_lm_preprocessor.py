@@ -1,12 +1,13 @@
 import keras
 from keras_hub.models import CausalLMPreprocessor
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLMPreprocessor(CausalLMPreprocessor):
+class ElectraCausalLMPreprocessor(ElectraPresetMixin, CausalLMPreprocessor):
     """Raw strings to next-token training pairs for `ElectraCausalLM`.
 
     Tokenizes, adds `[CLS]` in front and `[SEP]` at the end (the start and

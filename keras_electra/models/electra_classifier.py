@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras_hub.models import TextClassifier
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_classification_head import (
     ElectraClassificationHead,
 )
@@ -25,7 +26,7 @@ PROBLEM_TYPES = (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(TextClassifier):
+class ElectraClassifier(ElectraPresetMixin, TextClassifier):
     """ELECTRA for sequence classification and regression.
 
     HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the

@@ -3,15 +3,15 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import truncate_longest_first
-
-TRUNCATIONS = ("longest_first", "round_robin", "waterfall")
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifierPreprocessor(TextClassifierPreprocessor):
+class ElectraClassifierPreprocessor(ElectraPresetMixin, TextClassifierPreprocessor):
     """Raw strings (single sentences or pairs) to `ElectraClassifier` inputs.
 
     Tokenizes each segment with an `ElectraTokenizer` and packs them exactly

@@ -4,6 +4,7 @@ import tensorflow as tf
 from keras import ops
 from keras_hub.models import Task
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_discriminator_head import (
     ElectraDiscriminatorHead,
 )
@@ -20,7 +21,7 @@ from keras_electra.models.text_inputs import vocabulary_of
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminator(Task):
+class ElectraDiscriminator(ElectraPresetMixin, Task):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 
     `ElectraDiscriminatorHead` (Dense -> activation -> Dense(1)) on every
@@ -111,7 +112,11 @@ class ElectraDiscriminator(Task):
                 *validation_data[2:],
             )
         return super().fit(
-            x, _ragged_labels(y), *args, validation_data=validation_data, **kwargs
+            x,
+            _ragged_labels(y),
+            *args,
+            validation_data=validation_data,
+            **kwargs,
         )
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -121,7 +126,11 @@ class ElectraDiscriminator(Task):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         # Integer inputs without weights still skip padding, as Google does.
-        if sample_weight is None and isinstance(x, dict) and "padding_mask" in x:
+        if (
+            sample_weight is None
+            and isinstance(x, dict)
+            and "padding_mask" in x
+        ):
             sample_weight = ops.cast(x["padding_mask"], "float32")
         return super().compute_loss(
             x=x,
@@ -172,8 +181,10 @@ def _ragged_labels(y):
     keras-hub batches Python lists with `tf.data`, which cannot slice a list
     of lists of different lengths; a ragged tensor it can.
     """
-    rows = isinstance(y, (list, tuple)) and y and all(
-        isinstance(row, (list, tuple, np.ndarray)) for row in y
+    rows = (
+        isinstance(y, (list, tuple))
+        and y
+        and all(isinstance(row, (list, tuple, np.ndarray)) for row in y)
     )
     if not rows or len({len(row) for row in y}) == 1:
         return y

@@ -1,21 +1,18 @@
 import keras
+import tensorflow as tf
 from keras import ops
 from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
+from keras_hub.src.utils.tensor_utils import convert_to_numpy
+from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 
-try:
-    import tensorflow as tf
-except ImportError:  # pragma: no cover
-    tf = None
-
-from keras_hub.src.utils.tensor_utils import preprocessing_function
-
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminatorPreprocessor(Preprocessor):
+class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
     """Raw strings and per-token labels to inputs for `ElectraDiscriminator`.
 
     Tokenizes single sentences, packs them as `[CLS] text [SEP]` and pads to
@@ -137,14 +134,17 @@ def _label_error(token_lengths, label_lengths):
 
 
 def _as_python_labels(y):
+    """Tensors and arrays of labels as (nested) Python lists."""
+    if hasattr(y, "to_list"):  # tf.RaggedTensor
+        return y.to_list()
     if ops.is_tensor(y) or hasattr(y, "numpy") or hasattr(y, "tolist"):
-        y = y.to_list() if hasattr(y, "to_list") else ops.convert_to_numpy(y)
-        y = y.tolist() if hasattr(y, "tolist") else y
-    return y
+        return convert_to_numpy(y).tolist()
+    return [list(row) if isinstance(row, tuple) else row for row in y]
 
 
 def _check_same_lengths(token_ids, labels):
-    batched = bool(token_ids) and isinstance(token_ids[0], (list, tuple))
+    token_ids = _as_python_labels(token_ids)
+    batched = bool(token_ids) and isinstance(token_ids[0], list)
     if batched:
         token_lengths = [len(row) for row in token_ids]
         label_lengths = [len(row) for row in labels]
@@ -156,7 +156,7 @@ def _check_same_lengths(token_ids, labels):
 
 def _as_tf_labels(y):
     if not isinstance(y, (tf.Tensor, tf.RaggedTensor)):
-        y = tf.convert_to_tensor(ops.convert_to_numpy(y))
+        y = tf.convert_to_tensor(convert_to_numpy(y))
     y = tf.cast(y, "int32")
     if isinstance(y, tf.Tensor) and y.shape.rank == 2:
         y = tf.RaggedTensor.from_tensor(y)
@@ -185,6 +185,6 @@ def _assert_same_lengths_tf(token_ids, labels):
 
 
 def _cast_float(padding_mask):
-    if tf is not None and isinstance(padding_mask, tf.Tensor):
+    if isinstance(padding_mask, tf.Tensor):
         return tf.cast(padding_mask, "float32")
     return ops.cast(padding_mask, "float32")

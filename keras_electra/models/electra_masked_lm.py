@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 from keras_hub.models import MaskedLM
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_masked_lm_preprocessor import (
@@ -20,7 +21,7 @@ MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLM(MaskedLM):
+class ElectraMaskedLM(ElectraPresetMixin, MaskedLM):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
     The backbone's sequence output is gathered at `mask_positions` and passed
@@ -104,11 +105,14 @@ class ElectraMaskedLM(MaskedLM):
         tokenizer = require_tokenizer(self, "fill_mask")
         texts, single = check_texts(texts, "fill_mask")
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise ValueError(f"top_k must be a positive int; received {top_k!r}.")
+            raise ValueError(
+                f"top_k must be a positive int; received {top_k!r}."
+            )
         rows = [self._ids_with_masks(tokenizer, text) for text in texts]
         probabilities = self._mask_probabilities(tokenizer, rows)
+        vocabulary = vocabulary_of(tokenizer)
         answers = [
-            _answers(row, probs, top_k, tokenizer)
+            _answers(row, probs, top_k, tokenizer, vocabulary)
             for row, probs in zip(rows, probabilities)
         ]
         return answers[0] if single else answers
@@ -126,7 +130,9 @@ class ElectraMaskedLM(MaskedLM):
             if i:
                 ids.append(tokenizer.mask_token_id)
             ids.extend(piece_ids)
-        limit = min(self.preprocessor.sequence_length, self.backbone.max_sequence_length)
+        limit = min(
+            self.preprocessor.sequence_length, self.backbone.max_sequence_length
+        )
         if len(ids) + 1 > limit:
             raise ValueError(
                 f"fill_mask(): {text!r} is {len(ids) + 1} tokens long with "
@@ -139,13 +145,17 @@ class ElectraMaskedLM(MaskedLM):
         """Per row, the `(num_masks, vocabulary_size)` softmax at its masks."""
         length = max(len(row) for row in rows)
         num_masks = max(row.count(tokenizer.mask_token_id) for row in rows)
-        token_ids = np.full((len(rows), length), tokenizer.pad_token_id, "int32")
+        token_ids = np.full(
+            (len(rows), length), tokenizer.pad_token_id, "int32"
+        )
         padding_mask = np.zeros((len(rows), length), "int32")
         mask_positions = np.zeros((len(rows), num_masks), "int32")
         for i, row in enumerate(rows):
             token_ids[i, : len(row)] = row
             padding_mask[i, : len(row)] = 1
-            positions = [p for p, t in enumerate(row) if t == tokenizer.mask_token_id]
+            positions = [
+                p for p, t in enumerate(row) if t == tokenizer.mask_token_id
+            ]
             mask_positions[i, : len(positions)] = positions
         inputs = {
             "token_ids": token_ids,
@@ -161,9 +171,8 @@ class ElectraMaskedLM(MaskedLM):
         return [probabilities[i, :n] for i, n in enumerate(mask_counts)]
 
 
-def _answers(row, probabilities, top_k, tokenizer):
+def _answers(row, probabilities, top_k, tokenizer, vocabulary):
     """HF fill-mask output for one text: the candidates for each mask."""
-    vocabulary = vocabulary_of(tokenizer)
     positions = [p for p, t in enumerate(row) if t == tokenizer.mask_token_id]
     single = len(positions) == 1
     # Like HF: padding never shows; with one mask the special tokens are

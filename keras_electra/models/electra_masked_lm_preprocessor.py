@@ -1,12 +1,13 @@
 import keras
 from keras_hub.models import MaskedLMPreprocessor
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLMPreprocessor(MaskedLMPreprocessor):
+class ElectraMaskedLMPreprocessor(ElectraPresetMixin, MaskedLMPreprocessor):
     """Raw strings to dynamically masked inputs for `ElectraMaskedLM`.
 
     Tokenizes one or more segments, packs them as
@@ -39,7 +40,7 @@ class ElectraMaskedLMPreprocessor(MaskedLMPreprocessor):
     >>> preprocessor = ElectraMaskedLMPreprocessor(
     ...     ElectraTokenizer(), sequence_length=12, mask_selection_length=4)
     >>> x, y, sample_weight = preprocessor(["The quick brown fox jumped."])
-    >>> x["mask_positions"].shape, y.shape
+    >>> tuple(x["mask_positions"].shape), tuple(y.shape)
     ((1, 4), (1, 4))
     """
 

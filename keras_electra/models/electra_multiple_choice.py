@@ -2,6 +2,7 @@ import keras
 from keras import ops
 from keras_hub.models import Task
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_multiple_choice_preprocessor import (
@@ -28,7 +29,7 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(Task):
+class ElectraMultipleChoice(ElectraPresetMixin, Task):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs

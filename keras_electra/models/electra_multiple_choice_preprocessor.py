@@ -4,8 +4,11 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.longest_first import TRUNCATIONS
+from keras_electra.models.longest_first import truncate_longest_first
 
 try:
     import tensorflow as tf
@@ -14,7 +17,7 @@ except ImportError:  # pragma: no cover
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoicePreprocessor(Preprocessor):
+class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
     """A prompt and N candidate answers to `ElectraMultipleChoice` inputs.
 
     Each choice is paired with its prompt as HF's multiple-choice recipe
@@ -28,8 +31,9 @@ class ElectraMultipleChoicePreprocessor(Preprocessor):
         sequence_length: int. Length of every packed prompt-choice pair.
         num_choices: int or `None`. When set, every example must have
             exactly this many choices.
-        truncate: `"round_robin"` (default) or `"waterfall"`, how to shorten
-            a pair that does not fit.
+        truncate: how to shorten a pair that does not fit:
+            `"longest_first"` (default, HF's: cut the longer of prompt and
+            choice first), `"round_robin"` or `"waterfall"`.
 
     Call arguments:
         x: a tuple `(prompts, choices)`: `prompts` a string or a batch of
@@ -58,9 +62,14 @@ class ElectraMultipleChoicePreprocessor(Preprocessor):
         tokenizer,
         sequence_length=512,
         num_choices=None,
-        truncate="round_robin",
+        truncate="longest_first",
         **kwargs,
     ):
+        if truncate not in TRUNCATIONS:
+            raise ValueError(
+                f"`truncate` must be one of {list(TRUNCATIONS)}; received "
+                f"{truncate!r}."
+            )
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.packer = None
@@ -71,11 +80,14 @@ class ElectraMultipleChoicePreprocessor(Preprocessor):
     def build(self, input_shape):
         super().build(input_shape)
         # Built here so that tokenizer assets are loaded when restoring.
+        # With `longest_first` the pairs already fit when they get here.
         self.packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
             pad_value=self.tokenizer.pad_token_id,
-            truncate=self.truncate,
+            truncate="round_robin" if self.truncate == TRUNCATIONS[0] else (
+                self.truncate
+            ),
             sequence_length=self.sequence_length,
         )
 
@@ -89,12 +101,13 @@ class ElectraMultipleChoicePreprocessor(Preprocessor):
         prompts, choices = self._prompts_and_choices(x)
         num_choices = choices.shape[-1]
         prompts = tf.repeat(prompts[:, None], num_choices, axis=1)
-        token_ids, segment_ids = self.packer(
-            (
-                self.tokenizer(tf.reshape(prompts, [-1])),
-                self.tokenizer(tf.reshape(choices, [-1])),
-            )
+        pairs = (
+            self.tokenizer(tf.reshape(prompts, [-1])),
+            self.tokenizer(tf.reshape(choices, [-1])),
         )
+        if self.truncate == TRUNCATIONS[0]:
+            pairs = truncate_longest_first(pairs, self.sequence_length)
+        token_ids, segment_ids = self.packer(pairs)
         shape = [-1, num_choices, self.sequence_length]
         x = {
             "token_ids": tf.reshape(token_ids, shape),

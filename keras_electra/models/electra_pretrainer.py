@@ -128,6 +128,13 @@ class ElectraPretrainer(Task):
         }
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
+        # `fit` logs each part of the loss next to the total.
+        self.part_trackers = [
+            keras.metrics.Mean(name=name)
+            for name in ("generator_loss", "discriminator_loss",
+                         "discriminator_accuracy")
+        ]
+
         # === Config ===
         self.discriminator_loss_weight = discriminator_loss_weight
         self.temperature = temperature
@@ -137,6 +144,11 @@ class ElectraPretrainer(Task):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         return ops.mean(y_pred["loss"])
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        for tracker in self.part_trackers:
+            tracker.update_state(ops.mean(y_pred[tracker.name]))
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def compile(self, optimizer="auto", **kwargs):
         """Compiles with ELECTRA's pre-training optimizer by default.

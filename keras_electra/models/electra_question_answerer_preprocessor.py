@@ -4,6 +4,7 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.preprocessing_checks import as_tf
@@ -14,7 +15,7 @@ NUM_SPECIAL_TOKENS = 3
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswererPreprocessor(Preprocessor):
+class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
     """(question, context) pairs to windows for `ElectraQuestionAnswerer`.
 
     Packs `[CLS] question [SEP] context [SEP]` with segment ids 0 and 1,
@@ -48,6 +49,8 @@ class ElectraQuestionAnswererPreprocessor(Preprocessor):
     Inputs:
         x: a tuple `(questions, contexts)` (or a dict with keys `"question"`
             and `"context"`) of strings or equal-length lists of strings.
+            In a `tf.data` pipeline without labels, use the dict: `map`
+            would pass the two parts of a tuple as `x` and `y`.
         y: a dict `{"answer_start": ints, "text": strings}` or a tuple
             `(answer_start, text)`, one per example.
         sample_weight: optional float per example.
@@ -92,6 +95,16 @@ class ElectraQuestionAnswererPreprocessor(Preprocessor):
             truncate="waterfall",
             _allow_python_workflow=False,
         )
+
+    def __call__(self, *args, **kwargs):
+        # keras-hub reads a lone 2-tuple argument as `(x, y)`; a lone
+        # `(questions, contexts)` pair (strings first, not a nested pair) is
+        # `x` here.
+        lone = len(args) == 1 and "y" not in kwargs and "x" not in kwargs
+        if lone and type(args[0]) is tuple and len(args[0]) == 2:
+            if not isinstance(args[0][0], (tuple, dict)):
+                return super().__call__(x=args[0], **kwargs)
+        return super().__call__(*args, **kwargs)
 
     @preprocessing_function
     def call(self, x, y=None, sample_weight=None):

@@ -4,6 +4,7 @@ from keras_hub.layers import StartEndPacker
 from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.preprocessing_checks import as_ragged_rows
@@ -15,7 +16,7 @@ IGNORE_LABEL = -100
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifierPreprocessor(Preprocessor):
+class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
     """Words and word labels to packed inputs for `ElectraTokenClassifier`.
 
     Takes text that is already split into words (NER-style data: one label

@@ -11,6 +11,7 @@ from keras_hub.src.utils.tensor_utils import is_string_dtype
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_hub.tokenizers import WordPieceTokenizer
 
+from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.bert_text_normalizer import bert_pretokenize
 from keras_electra.models.electra_backbone import ElectraBackbone
 
@@ -51,7 +52,7 @@ def _bytes_per_char(codepoints):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenizer(WordPieceTokenizer):
+class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
     """ELECTRA's (= BERT's) WordPiece tokenizer, identical to Hugging Face's.
 
     Turns raw strings into WordPiece token ids exactly as

@@ -8,6 +8,9 @@ cut and the space left is odd. This cuts the segments to HF's lengths
 before packing, so the packer has nothing left to cut.
 """
 
+# The `truncate` values the ELECTRA preprocessors accept; the first is HF's.
+TRUNCATIONS = ("longest_first", "round_robin", "waterfall")
+
 try:
     import tensorflow as tf
 except ImportError:  # pragma: no cover

@@ -9,8 +9,10 @@ def check_texts(texts, method):
         return [texts], True
     if isinstance(texts, np.ndarray) and texts.dtype.kind in "US":
         texts = texts.tolist()
-    if isinstance(texts, (list, tuple)) and texts and all(
-        isinstance(text, str) for text in texts
+    if (
+        isinstance(texts, (list, tuple))
+        and texts
+        and all(isinstance(text, str) for text in texts)
     ):
         return list(texts), False
     raise TypeError(

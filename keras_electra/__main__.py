@@ -1,0 +1,91 @@
+"""The main job: fine-tune an ELECTRA classifier on the bundled reviews.
+
+`python -m keras_electra` loads the bundled tiny ELECTRA (pre-trained here on
+the bundled Austen novels with `ElectraPretrainer`), fine-tunes an
+`ElectraClassifier` on raw review strings (4,000 Amazon fine-food reviews,
+"great" vs "other") with `fit`, reports test accuracy on the 1,000 held-out
+reviews next to the always-"great" baseline, and saves the model as
+`.keras`. Runs on the backend that `KERAS_BACKEND` selects.
+"""
+
+import argparse
+import csv
+import os
+import time
+
+import keras
+import numpy as np
+
+DATA = os.path.join(os.path.dirname(__file__), "data", "fine_foods")
+DEFAULT_PRESET = os.path.join(
+    os.path.dirname(__file__), "presets", "electra_tiny_austen_uncased_en"
+)
+LABELS = ["other", "great"]
+
+
+def load_reviews(split, limit=None):
+    """`(texts, labels)` of one split of the bundled reviews."""
+    with open(os.path.join(DATA, f"{split}.csv"), newline="",
+              encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:limit]
+    texts = [row["review"] for row in rows]
+    labels = np.array([LABELS.index(row["score"]) for row in rows], "int32")
+    return texts, labels
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_electra", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--preset", default=DEFAULT_PRESET,
+                        help="preset name, folder or hf:// handle")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="tiny models fine-tune best at higher rates")
+    parser.add_argument("--train-limit", type=int, default=None,
+                        help="use only the first N training reviews")
+    parser.add_argument("--output", default="electra_reviews.keras")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_electra import ElectraClassifier
+    from keras_electra import ElectraClassifierPreprocessor
+
+    keras.utils.set_random_seed(0)
+    train_texts, train_labels = load_reviews("train", args.train_limit)
+    test_texts, test_labels = load_reviews("test")
+    preprocessor = ElectraClassifierPreprocessor.from_preset(
+        args.preset, sequence_length=args.sequence_length
+    )
+    classifier = ElectraClassifier.from_preset(
+        args.preset, num_classes=2, preprocessor=preprocessor,
+        label_names=LABELS,
+    )
+    classifier.compile(
+        optimizer=keras.optimizers.AdamW(args.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    print(f"backend {keras.config.backend()}, preset {args.preset}, "
+          f"{classifier.count_params():,} parameters, "
+          f"{len(train_texts)} training reviews")
+    start = time.time()
+    classifier.fit(train_texts, train_labels, batch_size=args.batch_size,
+                   epochs=args.epochs, verbose=2)
+    seconds = time.time() - start
+    _, accuracy = classifier.evaluate(test_texts, test_labels,
+                                      batch_size=args.batch_size, verbose=0)
+    majority = float(np.mean(test_labels == 1))
+    print(f"fine-tuned in {seconds:.0f} s; test accuracy {accuracy:.3f} "
+          f"(always 'great': {majority:.3f}) on {len(test_texts)} reviews")
+    classifier.save(args.output)
+    print(f"saved {args.output}")
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()
