@@ -40,16 +40,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-SMALL = dict(
-    vocab_size=30522,
-    embedding_size=128,
-    hidden_size=256,
-    num_hidden_layers=12,
-    num_attention_heads=4,
-    intermediate_size=1024,
-    max_position_embeddings=512,
-    type_vocab_size=2,
-)
+SMALL = harness.ELECTRA_SMALL
 DEFAULT_VARIANTS = "hf-torch,keras-tensorflow,keras-jax,keras-torch"
 HOW_CALLED = {
     "hf-torch": "`model(**inputs)`, eval, `torch.no_grad()`",
@@ -87,23 +78,6 @@ def parse_cases(text):
 
 def case_name(case):
     return f"{case[0]}x{case[1]}"
-
-
-def make_inputs(vocab_size, batch, length, seed):
-    """`[CLS] ... [SEP]` rows with padding of several lengths, two segments."""
-    rng = np.random.default_rng(seed)
-    token_ids = rng.integers(1000, vocab_size, size=(batch, length))
-    lengths = np.linspace(length, max(4, length // 2), batch).astype(int)
-    positions = np.arange(length)[None, :]
-    padding_mask = (positions < lengths[:, None]).astype("int32")
-    segment_ids = (positions >= lengths[:, None] // 2).astype("int32")
-    token_ids[:, 0] = 101
-    token_ids[np.arange(batch), lengths - 1] = 102
-    return {
-        "token_ids": (token_ids * padding_mask).astype("int32"),
-        "segment_ids": (segment_ids * padding_mask).astype("int32"),
-        "padding_mask": padding_mask,
-    }
 
 
 # --------------------------------------------------------------------------
@@ -267,7 +241,9 @@ def write_fixtures(args, cases, out_dir):
     np.savez(weights_path, **weights)
     arrays = {}
     for case in cases:
-        case_inputs = make_inputs(SMALL["vocab_size"], *case, seed=args.seed)
+        case_inputs = harness.integer_batch(
+            SMALL["vocab_size"], *case, seed=args.seed
+        )
         for key, value in case_inputs.items():
             arrays[f"{case_name(case)}/{key}"] = value
     inputs_path = os.path.join(out_dir, "inputs.npz")

@@ -377,6 +377,47 @@ def apply_threads(threads):
 
 
 # --------------------------------------------------------------------------
+# Inputs.
+# --------------------------------------------------------------------------
+
+# ELECTRA-Small (google/electra-small-discriminator), as an HF config dict.
+ELECTRA_SMALL = dict(
+    vocab_size=30522,
+    embedding_size=128,
+    hidden_size=256,
+    num_hidden_layers=12,
+    num_attention_heads=4,
+    intermediate_size=1024,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+)
+
+
+def integer_batch(vocab_size, batch, length, seed=0):
+    """`[CLS] a [SEP] b [SEP]`-like rows, padded to several lengths.
+
+    Token ids are random (>= 1000, past the special tokens); lengths run
+    from `length` down to `length // 2` over the batch; the second half of
+    each row is segment 1.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(1000, vocab_size, size=(batch, length))
+    lengths = np.linspace(length, max(4, length // 2), batch).astype(int)
+    positions = np.arange(length)[None, :]
+    padding_mask = (positions < lengths[:, None]).astype("int32")
+    segment_ids = (positions >= lengths[:, None] // 2).astype("int32")
+    token_ids[:, 0] = 101
+    token_ids[np.arange(batch), lengths - 1] = 102
+    return {
+        "token_ids": (token_ids * padding_mask).astype("int32"),
+        "segment_ids": (segment_ids * padding_mask).astype("int32"),
+        "padding_mask": padding_mask,
+    }
+
+
+# --------------------------------------------------------------------------
 # Statistics and reporting.
 # --------------------------------------------------------------------------
 

@@ -22,3 +22,26 @@ from keras_electra.models.electra_causal_lm_preprocessor import (
 from keras_electra.models.replaced_token_detection_loss import (
     ReplacedTokenDetectionLoss,
 )
+from keras_electra.models.electra_token_classifier import (
+    ElectraTokenClassifier,
+)
+from keras_electra.models.electra_token_classifier_preprocessor import (
+    ElectraTokenClassifierPreprocessor,
+)
+from keras_electra.models.electra_question_answerer import (
+    ElectraQuestionAnswerer,
+)
+from keras_electra.models.electra_question_answerer_preprocessor import (
+    ElectraQuestionAnswererPreprocessor,
+)
+from keras_electra.models.span_loss import SpanLoss
+from keras_electra import optimizers
+from keras_electra.models.electra_classifier import ElectraClassifier
+from keras_electra.models.electra_classifier_preprocessor import (
+    ElectraClassifierPreprocessor,
+)
+from keras_electra.models.electra_multiple_choice import ElectraMultipleChoice
+from keras_electra.models.electra_multiple_choice_preprocessor import (
+    ElectraMultipleChoicePreprocessor,
+)
+from keras_electra.optimizers import LayerwiseDecayAdamW

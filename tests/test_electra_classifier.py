@@ -109,7 +109,8 @@ def test_matches_hf_sequence_classification(name, num_labels):
     )
     load_hf_tensors(classifier, state_dict_numpy(hf_model))
     # Padded rows of several lengths, with segment 1 in the second half.
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    length = config.max_position_embeddings
+    inputs = padded_batch(config, batch=4, length=length)
     with torch.no_grad():
         expected = hf_model(**hf_forward_kwargs(inputs)).logits.numpy()
     ours = to_numpy(classifier(inputs))
@@ -173,7 +174,9 @@ def test_raw_string_pairs_match_hf_tokenizer_and_model():
         (0, 3, 8),
     ],
 )
-def test_pair_packing_and_truncation_match_hf(first_words, second_words, length):
+def test_pair_packing_and_truncation_match_hf(
+    first_words, second_words, length
+):
     first = " ".join(["apple"] * first_words)
     second = " ".join(["banana"] * second_words)
     expected = hf_tokenizer()(
@@ -326,7 +329,9 @@ def assert_same_outputs(model, restored, texts):
     x = model.preprocessor(texts)
     x_restored = restored.preprocessor(texts)
     for key in x:
-        np.testing.assert_array_equal(to_numpy(x[key]), to_numpy(x_restored[key]))
+        np.testing.assert_array_equal(
+            to_numpy(x[key]), to_numpy(x_restored[key])
+        )
     np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(restored(x)))
 
 
@@ -412,7 +417,8 @@ def test_config_round_trip():
 def test_out_of_range_labels_raise_clear_error():
     classifier = tiny_classifier(num_classes=3)
     texts = np.array(["a", "b"])
-    with pytest.raises(ValueError, match=r"labels in \[0, 3\); found labels in \[0, 3\]"):
+    expected = r"labels in \[0, 3\); found labels in \[0, 3\]"
+    with pytest.raises(ValueError, match=expected):
         classifier.fit(texts, np.array([0, 3]), verbose=0)
     with pytest.raises(ValueError, match=r"labels in \[0, 3\)"):
         classifier.evaluate(texts, np.array([-1, 0]), verbose=0)

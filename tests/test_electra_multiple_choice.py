@@ -210,7 +210,9 @@ def test_preset_round_trip(tmp_path):
     x = model.preprocessor(x=(prompts, choices))
     x_restored = restored.preprocessor(x=(prompts, choices))
     for key in x:
-        np.testing.assert_array_equal(to_numpy(x[key]), to_numpy(x_restored[key]))
+        np.testing.assert_array_equal(
+            to_numpy(x[key]), to_numpy(x_restored[key])
+        )
     np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(restored(x)))
 
 

@@ -76,8 +76,12 @@ def review_words(count, words_per_example=12):
 
 def tiny_task(num_classes=3, sequence_length=16, **kwargs):
     backbone = ElectraBackbone(
-        vocabulary_size=VOCABULARY_SIZE, num_layers=2, num_heads=2,
-        hidden_dim=32, embedding_dim=16, intermediate_dim=64,
+        vocabulary_size=VOCABULARY_SIZE,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        embedding_dim=16,
+        intermediate_dim=64,
         max_sequence_length=sequence_length,
     )
     preprocessor = ElectraTokenClassifierPreprocessor(
@@ -88,8 +92,12 @@ def tiny_task(num_classes=3, sequence_length=16, **kwargs):
 
 def hf_task_pair(name="factorized", num_labels=5, **overrides):
     config = hf_config(name, num_labels=num_labels, **overrides)
-    hf_model = random_hf_model(transformers.ElectraForTokenClassification, config)
-    backbone = ElectraBackbone(**backbone_kwargs_from_hf_config(config.to_dict()))
+    hf_model = random_hf_model(
+        transformers.ElectraForTokenClassification, config
+    )
+    backbone = ElectraBackbone(
+        **backbone_kwargs_from_hf_config(config.to_dict())
+    )
     task = ElectraTokenClassifier(backbone, num_labels)
     load_hf_tensors(task, state_dict_numpy(hf_model))
     return hf_model, task
@@ -107,7 +115,9 @@ def numpy_logits(task, inputs):
 def test_logits_and_loss_match_hf(name):
     hf_model, task = hf_task_pair(name)
     config = hf_model.config
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 5, size=inputs["token_ids"].shape)
     labels[rng.random(labels.shape) < 0.3] = -100
@@ -128,6 +138,18 @@ def test_logits_and_loss_match_hf(name):
     np.testing.assert_allclose(float(loss), expected.loss.item(), rtol=1e-5)
 
 
+@pytest.mark.backend_sensitive
+def test_logits_stay_float32_under_mixed_precision():
+    config = hf_config("square")
+    backbone = ElectraBackbone(
+        **backbone_kwargs_from_hf_config(config.to_dict()),
+        dtype="mixed_bfloat16",
+    )
+    task = ElectraTokenClassifier(backbone, 3)
+    logits = task(padded_batch(config))
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+
+
 def test_default_dropout_follows_hf_classifier_dropout():
     _, task = hf_task_pair(hidden_dropout_prob=0.2)
     assert task.dropout == 0.2
@@ -142,8 +164,11 @@ def test_preprocessor_matches_hf_word_alignment():
     tokenizer = hf_tokenizer()
     labels = [[i % 3 for i in range(len(words))] for words in WORDS]
     encoding = tokenizer(
-        WORDS, is_split_into_words=True, truncation=True,
-        max_length=sequence_length, padding="max_length",
+        WORDS,
+        is_split_into_words=True,
+        truncation=True,
+        max_length=sequence_length,
+        padding="max_length",
     )
     preprocessor = ElectraTokenClassifierPreprocessor(
         ElectraTokenizer(), sequence_length=sequence_length
@@ -210,8 +235,9 @@ def test_predict_words_matches_hf_first_token_argmax():
         ElectraTokenizer(), sequence_length=32
     )
     tokenizer = hf_tokenizer()
-    encoding = tokenizer(WORDS, is_split_into_words=True, padding=True,
-                         return_tensors="pt")
+    encoding = tokenizer(
+        WORDS, is_split_into_words=True, padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         logits = hf_model(**encoding).logits.numpy()
     names = ["O", "PER", "LOC", "MISC"]
@@ -227,8 +253,9 @@ def test_predict_words_matches_hf_first_token_argmax():
             expected.append(names[int(np.argmax(logits[row, position]))])
         assert predicted[row] == expected
     # Text is split on whitespace; one string gives one list.
-    assert task.predict_words(" ".join(WORDS[0]), label_names=names) == (
-        predicted[0]
+    assert (
+        task.predict_words(" ".join(WORDS[0]), label_names=names)
+        == (predicted[0])
     )
 
 
@@ -251,8 +278,10 @@ def test_fit_on_words_lowers_the_loss():
     before = labelled_loss(task, words, labels)
     history = task.fit(words, labels, batch_size=8, epochs=4, verbose=0)
     after = labelled_loss(task, words, labels)
-    print(f"loss {before:.4f} -> {after:.4f}; token accuracy in the last "
-          f"epoch {history.history['accuracy'][-1]:.3f}")
+    print(
+        f"loss {before:.4f} -> {after:.4f}; token accuracy in the last "
+        f"epoch {history.history['accuracy'][-1]:.3f}"
+    )
     assert after < 0.7 * before
     assert history.history["accuracy"][-1] > 0.7
 
@@ -273,7 +302,9 @@ def test_keras_file_and_preset_round_trips(tmp_path):
     expected = logits(task)
     expected_words = task.predict_words(words)
     assert {label for row in expected_words for label in row} <= {
-        "word", "stop", "number"
+        "word",
+        "stop",
+        "number",
     }
 
     path = str(tmp_path / "tagger.keras")
@@ -314,11 +345,16 @@ def test_labels_out_of_range_are_rejected():
         task.preprocessor(words, [[0, -2], [1]])
     # Inside tf.data (where `fit` maps `preprocess_samples`) the same check
     # fails the step.
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.ragged.constant(words), tf.ragged.constant([[0, 4], [1]]))
-    ).batch(2).map(task.preprocess_samples)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"\[0, num_classes=3\)"):
+    ds = (
+        tf.data.Dataset.from_tensor_slices(
+            (tf.ragged.constant(words), tf.ragged.constant([[0, 4], [1]]))
+        )
+        .batch(2)
+        .map(task.preprocess_samples)
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"\[0, num_classes=3\)"
+    ):
         list(ds)
 
 

@@ -60,7 +60,9 @@ def one_step_deltas(optimizer, variables, gradients):
 
 def assert_scaled(deltas, bases, multipliers, starts):
     """`deltas == multipliers * bases`, up to float32 rounding of weights."""
-    for delta, base, multiplier, start in zip(deltas, bases, multipliers, starts):
+    for delta, base, multiplier, start in zip(
+        deltas, bases, multipliers, starts
+    ):
         # A delta is a difference of two float32 weights, so it carries
         # their rounding (an ulp of the weight), on top of the step's own.
         expected = multiplier * base

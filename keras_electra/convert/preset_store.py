@@ -32,6 +32,7 @@ from keras_electra.convert.sources import KAGGLE_PREFIX
 from keras_electra.convert.sources import read_checkpoint
 from keras_electra.convert.sources import source_kind
 from keras_electra.convert.tensor_files import weight_file
+from keras_electra.presets.bundled_presets import bundled_presets
 from keras_electra.presets.electra_presets import backbone_presets
 
 CACHE_ENV = "KERAS_ELECTRA_CACHE"
@@ -228,7 +229,8 @@ def write_architecture_preset(name, dest):
 def unknown_preset_error(handle):
     return ValueError(
         f"Unknown preset {handle!r}. keras_electra accepts: a preset name "
-        f"({', '.join(sorted(backbone_presets))}); 'hf://owner/name'; a local "
+        f"({', '.join(sorted({**backbone_presets, **bundled_presets}))}); "
+        "'hf://owner/name'; a local "
         "folder holding a Hugging Face transformers ELECTRA checkpoint, a "
         "Google TF1 checkpoint (or its model.ckpt-N prefix), a keras-hub "
         "ElectraBackbone preset or a keras_electra preset; or a "
@@ -252,7 +254,9 @@ def resolved_preset(handle, load_weights=True, part="discriminator",
     handle = os.fspath(handle)
     temporary = None
     try:
-        if handle in backbone_presets:
+        if handle in bundled_presets:
+            path = bundled_presets[handle]["path"]
+        elif handle in backbone_presets:
             hf_handle = backbone_presets[handle]["hf_handle"]
             if load_weights:
                 path = cached_hf_preset(hf_handle)

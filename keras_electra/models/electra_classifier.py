@@ -90,6 +90,7 @@ class ElectraClassifier(ElectraPresetMixin, TextClassifier):
         **kwargs,
     ):
         _check_arguments(num_classes, problem_type, label_names)
+        num_classes = int(num_classes)
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -107,26 +108,16 @@ class ElectraClassifier(ElectraPresetMixin, TextClassifier):
         outputs = self.classifier_head(backbone(inputs))
         # Set config before `super().__init__`, which compiles with
         # defaults that depend on `problem_type` and `activation`.
-        self.num_classes = int(num_classes)
+        self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
         self.problem_type = problem_type
         self.label_names = list(label_names) if label_names else None
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-    @classmethod
-    def from_preset(cls, preset, load_weights=True, **kwargs):
-        """A classifier from a preset directory or handle.
-
-        As for every keras-hub classifier, passing `num_classes` gives a
-        freshly initialised head on the preset's backbone; its
-        `label_names` are then dropped unless given again.
-        """
-        if "num_classes" in kwargs:
-            kwargs.setdefault("label_names", None)
-        return super().from_preset(preset, load_weights=load_weights, **kwargs)
-
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+    ):
         """Configures training; `"auto"` picks defaults for `problem_type`.
 
         The default optimizer is AdamW at a fine-tuning rate of 5e-5 with

@@ -11,7 +11,9 @@ from keras_electra.models.longest_first import truncate_longest_first
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifierPreprocessor(ElectraPresetMixin, TextClassifierPreprocessor):
+class ElectraClassifierPreprocessor(
+    ElectraPresetMixin, TextClassifierPreprocessor
+):
     """Raw strings (single sentences or pairs) to `ElectraClassifier` inputs.
 
     Tokenizes each segment with an `ElectraTokenizer` and packs them exactly

@@ -125,7 +125,9 @@ class ElectraMultipleChoice(ElectraPresetMixin, Task):
         _check_choice_inputs(inputs, self.num_choices)
         return super().__call__(inputs, *args, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+    ):
         """Configures training; `"auto"` picks fine-tuning defaults.
 
         Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer norms
@@ -138,7 +140,9 @@ class ElectraMultipleChoice(ElectraPresetMixin, Task):
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
 
     def compile_from_config(self, config):
         # `compile()` only fills in the "auto" defaults, so the arguments a

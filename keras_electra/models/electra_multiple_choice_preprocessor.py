@@ -48,7 +48,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
     >>> preprocessor = ElectraMultipleChoicePreprocessor(
     ...     ElectraTokenizer(), sequence_length=8, num_choices=2)
     >>> x = preprocessor(x=(["The sky is"], [["blue.", "green."]]))
-    >>> x["token_ids"].shape
+    >>> tuple(x["token_ids"].shape)
     (1, 2, 8)
     >>> [int(i) for i in x["token_ids"][0, 0]]
     [101, 1996, 3712, 2003, 102, 2630, 1012, 102]

@@ -72,7 +72,9 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         outputs = self.output_dense(backbone(inputs))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+    ):
         """Configure training; `"auto"` picks the defaults below.
 
         Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer
@@ -85,7 +87,9 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
             loss = SpanLoss()
         if metrics == "auto":
             metrics = None
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
 
     def answer(
         self,
@@ -128,7 +132,10 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         questions, contexts, single = _question_context_pairs(
             questions, contexts
         )
-        for name, value in (("top_k", top_k), ("max_answer_length", max_answer_length)):
+        for name, value in (
+            ("top_k", top_k),
+            ("max_answer_length", max_answer_length),
+        ):
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(
                     f"answer(): `{name}` must be a positive int; received "
@@ -137,7 +144,10 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         tokenizer = require_tokenizer(self, "answer")
         vocabulary = tokenizer.get_vocabulary()
         continuation = np.array(
-            [token.startswith(tokenizer.suffix_indicator) for token in vocabulary]
+            [
+                token.startswith(tokenizer.suffix_indicator)
+                for token in vocabulary
+            ]
         )
         results = []
         for start in range(0, len(questions), batch_size):
@@ -176,7 +186,11 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
             for first, last, score in spans:
                 if continuation is not None:
                     first, last = _whole_words(
-                        first, last, x["token_ids"][row], in_context, continuation
+                        first,
+                        last,
+                        x["token_ids"][row],
+                        in_context,
+                        continuation,
                     )
                 _add_answer(
                     answers[example],
@@ -202,7 +216,9 @@ def _question_context_pairs(questions, contexts):
         )
     if isinstance(contexts, str) or contexts is None:
         contexts = [contexts] * len(questions)
-    if not isinstance(contexts, (list, tuple)) or len(contexts) != len(questions):
+    if not isinstance(contexts, (list, tuple)) or len(contexts) != len(
+        questions
+    ):
         raise ValueError(
             "answer() expects one context string (for all questions) or a "
             f"list of {len(questions)} context strings, one per question; "
@@ -242,13 +258,16 @@ def _best_spans(logits, in_context, max_answer_length, count):
     best = best[np.argsort(-scores[best], kind="stable")]
     firsts, lasts = np.unravel_index(best, (len(in_context),) * 2)
     return [
-        (int(f), int(l), float(scores[b])) for f, l, b in zip(firsts, lasts, best)
+        (int(first), int(last), float(scores[index]))
+        for first, last, index in zip(firsts, lasts, best)
     ]
 
 
 def _whole_words(first, last, token_ids, in_context, continuation):
     """Widen a span to whole words, staying inside the window's context."""
-    while first > 0 and in_context[first - 1] and continuation[token_ids[first]]:
+    while (
+        first > 0 and in_context[first - 1] and continuation[token_ids[first]]
+    ):
         first -= 1
     while (
         last + 1 < len(token_ids)

@@ -44,7 +44,8 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
         sequence_length: int. Length of each window, special tokens included
             (HF pipeline's `max_seq_len`). Defaults to 384.
         doc_stride: int. Context tokens shared by consecutive windows (HF's
-            `stride`/`doc_stride`). Defaults to 128.
+            `stride`/`doc_stride`). `None` (default) takes HF's pipeline
+            default, `min(sequence_length // 2, 128)` (128 for 384).
 
     Inputs:
         x: a tuple `(questions, contexts)` (or a dict with keys `"question"`
@@ -63,15 +64,24 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
     >>> x, y = preprocessor(
     ...     (["Where did the cat sit?"], [context]),
     ...     {"answer_start": [19], "text": ["mat"]})
-    >>> x["token_ids"].shape, [list(map(int, row)) for row in y]
-    ((3, 16), [[0, 0], [9, 9], [0, 0]])
+    >>> tuple(x["token_ids"].shape), [[int(i) for i in row] for row in y]
+    ((3, 16), [[13, 13], [8, 8], [0, 0]])
     """
 
     backbone_cls = ElectraBackbone
     tokenizer_cls = ElectraTokenizer
 
-    def __init__(self, tokenizer, sequence_length=384, doc_stride=128, **kwargs):
+    def __init__(
+        self, tokenizer, sequence_length=384, doc_stride=None, **kwargs
+    ):
         super().__init__(**kwargs)
+        if doc_stride is None:
+            # HF's pipeline default, kept short enough for tiny windows.
+            doc_stride = min(
+                sequence_length // 2,
+                128,
+                max(sequence_length - NUM_SPECIAL_TOKENS - 1, 0),
+            )
         if not 0 <= doc_stride < sequence_length - NUM_SPECIAL_TOKENS:
             raise ValueError(
                 "ElectraQuestionAnswererPreprocessor: `doc_stride` must lie "
@@ -279,7 +289,8 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
             tf.strings.length(contexts, unit="UTF8_CHAR"), tf.int64
         )
         check(
-            ~answerable | ((length > 0) & (start_char + length <= context_length)),
+            ~answerable
+            | ((length > 0) & (start_char + length <= context_length)),
             "ElectraQuestionAnswererPreprocessor: an answer is empty or runs "
             "past the end of its context (answer_start + len(text) > "
             "len(context)). Use answer_start=-1 for no answer.",

@@ -112,7 +112,9 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
             kwargs.setdefault("label_names", None)
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+    ):
         """Configure training; `"auto"` picks the defaults below.
 
         Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer
@@ -138,7 +140,9 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
                 "weighted_metrics",
                 [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        )
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         data = super().preprocess_samples(x, y, sample_weight)
@@ -157,8 +161,15 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
 
     # keras-hub builds datasets only from rectangular lists; word lists are
     # ragged, so nested Python lists become `tf.RaggedTensor`s first.
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None,
-            validation_data=None, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        sample_weight=None,
+        validation_data=None,
+        **kwargs,
+    ):
         if isinstance(validation_data, tuple):
             validation_data = _ragged_samples(*validation_data)
         x, y, sample_weight = _ragged_samples(x, y, sample_weight)
@@ -172,8 +183,9 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
             **kwargs,
         )
 
-    def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None,
-                 **kwargs):
+    def evaluate(
+        self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs
+    ):
         x, y, sample_weight = _ragged_samples(x, y, sample_weight)
         self._check_labels(y)
         return super().evaluate(
@@ -311,8 +323,10 @@ def _ragged_samples(x, y=None, sample_weight=None):
 
 
 def _ragged_lists(value, dtype):
-    nested = isinstance(value, list) and value and all(
-        isinstance(row, (list, tuple)) for row in value
+    nested = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(row, (list, tuple)) for row in value)
     )
     if not nested:
         return value
@@ -331,7 +345,8 @@ def _word_lists(words):
         if all(isinstance(w, str) for w in words):
             return [w.split() for w in words], False
         if all(
-            isinstance(ws, (list, tuple)) and all(isinstance(w, str) for w in ws)
+            isinstance(ws, (list, tuple))
+            and all(isinstance(w, str) for w in ws)
             for ws in words
         ):
             return [list(ws) for ws in words], False

@@ -166,7 +166,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
         return as_ragged_rows(x), False
 
     def _word_values(self, values, words, name, dtype):
-        """Per-word `values` as ragged `(batch, words)`, checked against `words`."""
+        """Per-word `values` as ragged `(batch, words)`, one per word."""
         values = as_tf(values, dtype)
         if values.shape.rank is not None and values.shape.rank == 1:
             values = values[tf.newaxis]
@@ -199,7 +199,9 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
         )
         token_ids, padding_mask = self.token_packer(token_ids)
         token_word = self.word_packer(token_word)
-        previous = tf.pad(token_word[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+        previous = tf.pad(
+            token_word[:, :-1], [[0, 0], [1, 0]], constant_values=-1
+        )
         is_first = (token_word >= 0) & (token_word != previous)
         x = {
             "token_ids": token_ids,
@@ -207,7 +209,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
             "padding_mask": padding_mask,
         }
         # Position of each word's first token: 1 ([CLS]) + tokens before it.
-        before = tf.concat([[0], tf.cumsum(counts)], axis=0)
+        before = tf.concat([tf.zeros([1], counts.dtype), tf.cumsum(counts)], 0)
         row_start = tf.gather(before, words.row_starts())
         position = 1 + before[:-1] - tf.gather(row_start, words.value_rowids())
         kept = (counts > 0) & (position < self.sequence_length - 1)
@@ -235,7 +237,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
 
 
 def _per_token(values, token_word, default):
-    """Spread ragged per-word `values` onto packed tokens (`default` off words)."""
+    """Spread per-word `values` onto packed tokens (`default` elsewhere)."""
     dense = values.to_tensor(default_value=default)
     batch = tf.shape(dense)[0]
     dense = tf.concat(

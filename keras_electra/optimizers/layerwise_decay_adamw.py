@@ -107,7 +107,8 @@ class LayerwiseDecayAdamW(keras.optimizers.AdamW):
         self._variable_paths = [variable.path for variable in variables]
         self._multipliers = self._compute_multipliers(self._variable_paths)
         if self.exclude_from_weight_decay_patterns:
-            pattern = re.compile("|".join(self.exclude_from_weight_decay_patterns))
+            patterns = self.exclude_from_weight_decay_patterns
+            pattern = re.compile("|".join(patterns))
             self.exclude_from_weight_decay(
                 var_list=[v for v in variables if pattern.search(v.path)]
             )

@@ -1,5 +1,6 @@
-"""Named presets for the Google ELECTRA releases."""
+"""Named presets: the Google ELECTRA releases and the bundled tiny model."""
 
+from keras_electra.presets.bundled_presets import bundled_presets
 from keras_electra.presets.electra_presets import backbone_presets
 
 
@@ -11,7 +12,10 @@ def list_presets():
     >>> sorted(keras_electra.list_presets())[0]
     'electra_base_discriminator_uncased_en'
     """
-    return {
+    presets = {
         name: {**preset["metadata"], "weights": preset["hf_handle"]}
         for name, preset in backbone_presets.items()
     }
+    for name, preset in bundled_presets.items():
+        presets[name] = {**preset["metadata"], "weights": "bundled"}
+    return presets

@@ -1,0 +1,428 @@
+"""Training throughput and peak memory: `ElectraClassifier.fit` vs HF + AdamW.
+
+Same architecture, same random initial weights (HF's initialisation of
+`ElectraForSequenceClassification`, copied into Keras with
+`keras_electra.convert.hf_heads.load_hf_tensors`), same integer batches and
+labels, dropout on (0.1) in both:
+
+- `keras-<backend>`: `ElectraClassifier(backbone, num_classes=2,
+  preprocessor=None)` with its default `compile()` (AdamW, learning rate
+  5e-5, weight decay 0.01 except layer norms and biases, epsilon 1e-6;
+  sparse categorical cross-entropy; accuracy metric), trained with
+  `fit(x, y, batch_size=..., shuffle=False)` on numpy integer inputs. Keras
+  defaults: `tf.function` without XLA (CPU-only TensorFlow), `jax.jit`,
+  eager PyTorch.
+- `hf-torch`: `transformers.ElectraForSequenceClassification` in train
+  mode with a plain loop: `zero_grad`, `model(**batch, labels=y).loss`,
+  `backward`, `torch.optim.AdamW` step (same hyper-parameters, same
+  no-decay groups), `loss.item()`.
+
+Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
+own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
+`LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
+
+The default architecture is ELECTRA-Small's widths (vocabulary 30522,
+embedding 128, hidden 256, 4 heads, intermediate 1024) with 4 layers instead
+of 12 and sequences of 64, so that a run fits in about 3 minutes on 2 shared
+cores; `--layers 12 --sequence-length 128` is the full ELECTRA-Small setting.
+
+Each timed round is one `fit` call (one training loop for HF) of `--steps`
+steps; a callback (or the loop) reads the loss after every step, which
+synchronises every backend. Throughput counts steps 2..N of a round, timed
+from the end of step 1 to the end of step N, so per-call `fit` set-up is
+left out. Peak memory is each child process's resident-set high-water mark
+(`resource.getrusage(RUSAGE_SELF).ru_maxrss`) at the end, which includes the
+framework itself; the RSS after building the model (before any training
+step) is shown beside it.
+
+Run: `python benchmarks/classifier_training.py [--repeats 4] [--steps 6]`
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+DEFAULT_VARIANTS = "hf-torch,keras-tensorflow,keras-jax,keras-torch"
+LEARNING_RATE = 5e-5
+WEIGHT_DECAY = 0.01
+EPSILON = 1e-6
+NUM_CLASSES = 2
+
+
+def parse_variant(name):
+    """`keras-torch-adamw` -> ("keras", "torch", "adamw")."""
+    if name == "hf-torch":
+        return "hf", "torch", None
+    parts = name.split("-")
+    if len(parts) not in (2, 3) or parts[0] != "keras":
+        raise ValueError(f"unknown variant {name!r}")
+    if parts[1] not in ("tensorflow", "jax", "torch"):
+        raise ValueError(f"unknown backend in variant {name!r}")
+    option = parts[2] if len(parts) == 3 else None
+    if option not in (None, "adamw"):
+        raise ValueError(f"unknown option in variant {name!r}")
+    return "keras", parts[1], option
+
+
+# --------------------------------------------------------------------------
+# Workers.
+# --------------------------------------------------------------------------
+
+
+def load_data(spec):
+    data = np.load(spec["data_path"])
+    x = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    return x, data["labels"]
+
+
+def setup_hf(spec):
+    import torch
+    import transformers
+
+    harness.apply_threads(spec["threads"])
+    config = transformers.ElectraConfig(
+        **spec["hf_config"], num_labels=NUM_CLASSES
+    )
+    model = transformers.ElectraForSequenceClassification(config)
+    state = {
+        k: torch.from_numpy(v) for k, v in np.load(spec["weights_path"]).items()
+    }
+    model.load_state_dict(state)
+    model.train()
+    # The usual BERT/ELECTRA recipe: no weight decay on biases and norms.
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        skip = name.endswith("bias") or "LayerNorm" in name
+        (no_decay if skip else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": WEIGHT_DECAY},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=LEARNING_RATE,
+        eps=EPSILON,
+    )
+    x, y = load_data(spec)
+    batch_size = spec["batch_size"]
+    batches = []
+    for start in range(0, len(y), batch_size):
+        rows = slice(start, start + batch_size)
+        batches.append(
+            {
+                "input_ids": torch.from_numpy(x["token_ids"][rows]).long(),
+                "token_type_ids": torch.from_numpy(x["segment_ids"][rows]).long(),
+                "attention_mask": torch.from_numpy(x["padding_mask"][rows]).long(),
+                "labels": torch.from_numpy(y[rows]).long(),
+            }
+        )
+    rss_built = harness.current_rss_mb()
+
+    def train(steps):
+        """Returns the time at the end of each step and the losses."""
+        ends, losses = [], []
+        for step in range(steps):
+            optimizer.zero_grad(set_to_none=True)
+            loss = model(**batches[step % len(batches)]).loss
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            ends.append((time.perf_counter(), harness.cpu_seconds()))
+        return ends, losses
+
+    info = {
+        "threads": torch.get_num_threads(),
+        "attn_implementation": getattr(config, "_attn_implementation", None),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    return info, train, rss_built
+
+
+def setup_keras(spec):
+    import keras
+
+    from keras_electra.convert.hf_config import backbone_kwargs_from_hf_config
+    from keras_electra.convert.hf_heads import load_hf_tensors
+    from keras_electra.models.electra_backbone import ElectraBackbone
+    from keras_electra.models.electra_classifier import ElectraClassifier
+
+    harness.apply_threads(spec["threads"])
+    backbone = ElectraBackbone(**backbone_kwargs_from_hf_config(spec["hf_config"]))
+    classifier = ElectraClassifier(
+        backbone, num_classes=NUM_CLASSES, preprocessor=None
+    )
+    load_hf_tensors(classifier, dict(np.load(spec["weights_path"])))
+    if spec["option"] == "adamw":
+        # Keras' own AdamW (same hyper-parameters, no layer-wise decay):
+        # on torch Keras swaps it for its fused `torch._foreach` version.
+        optimizer = keras.optimizers.AdamW(
+            LEARNING_RATE, weight_decay=WEIGHT_DECAY, epsilon=EPSILON
+        )
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        classifier.compile(optimizer=optimizer)
+    x, y = load_data(spec)
+    batch_size = spec["batch_size"]
+    rss_built = harness.current_rss_mb()
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends, self.losses = [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            # Reading the loss waits for the step (JAX dispatches async).
+            self.losses.append(float(logs["loss"]))
+            self.ends.append((time.perf_counter(), harness.cpu_seconds()))
+
+    def train(steps):
+        rows = slice(0, steps * batch_size)
+        clock = StepClock()
+        classifier.fit(
+            {k: v[rows] for k, v in x.items()},
+            y[rows],
+            batch_size=batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[clock],
+        )
+        return clock.ends, clock.losses
+
+    info = {
+        "backend": keras.backend.backend(),
+        "jit_compile": bool(classifier.jit_compile),
+        "optimizer": type(classifier.optimizer).__name__,
+        "parameters": int(classifier.count_params()),
+    }
+    return info, train, rss_built
+
+
+def worker_setup(spec):
+    start = time.perf_counter()
+    if spec["framework"] == "hf":
+        info, train, rss_built = setup_hf(spec)
+    else:
+        info, train, rss_built = setup_keras(spec)
+    t0 = time.perf_counter()
+    _, warmup_losses = train(spec["warmup"])
+    info.update(
+        rss_built_mb=rss_built,
+        warmup_seconds=time.perf_counter() - t0,
+        setup_seconds=time.perf_counter() - start,
+        first_loss=warmup_losses[0],
+    )
+
+    def handler(command):
+        if command["cmd"] != "run":
+            return {}
+        ends, losses = train(command["steps"])
+        wall = ends[-1][0] - ends[0][0]
+        cpu = ends[-1][1] - ends[0][1]
+        step_times = [b[0] - a[0] for a, b in zip(ends, ends[1:])]
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "steps": len(ends) - 1,
+            "step_times": step_times,
+            "losses": losses,
+        }
+
+    return info, handler
+
+
+# --------------------------------------------------------------------------
+# Parent.
+# --------------------------------------------------------------------------
+
+
+def write_fixtures(args, out_dir):
+    import torch
+    import transformers
+
+    hf_config = dict(harness.ELECTRA_SMALL, num_hidden_layers=args.layers)
+    torch.manual_seed(args.seed)
+    model = transformers.ElectraForSequenceClassification(
+        transformers.ElectraConfig(**hf_config, num_labels=NUM_CLASSES)
+    )
+    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    weights_path = os.path.join(out_dir, "weights.npz")
+    np.savez(weights_path, **weights)
+    rows = args.batch_size * max(args.steps, args.warmup)
+    x = harness.integer_batch(
+        hf_config["vocab_size"], rows, args.sequence_length, seed=args.seed
+    )
+    # Shuffle the rows so that every batch mixes padding lengths.
+    order = np.random.default_rng(args.seed).permutation(rows)
+    x = {k: v[order] for k, v in x.items()}
+    labels = (np.arange(rows) % NUM_CLASSES).astype("int32")
+    data_path = os.path.join(out_dir, "data.npz")
+    np.savez(data_path, labels=labels, **x)
+    return hf_config, weights_path, data_path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=(
+            "Training throughput and peak RSS of keras_electra.ElectraClassifier"
+            ".fit (tensorflow, jax, torch) vs an HF "
+            "ElectraForSequenceClassification + AdamW loop."
+        )
+    )
+    harness.add_common_arguments(parser, repeats=4)
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=6,
+        help="training steps per timed round (default 6; step 1 is not timed)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed steps before the rounds (default 2)",
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--sequence-length", type=int, default=64, help="default 64"
+    )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=4,
+        help="transformer layers (default 4; ELECTRA-Small has 12)",
+    )
+    parser.add_argument(
+        "--variants", default=DEFAULT_VARIANTS, help=f"default {DEFAULT_VARIANTS}"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return harness.serve(json.loads(args.worker), worker_setup)
+    if args.steps < 2:
+        parser.error("--steps must be at least 2")
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    parsed = {v: parse_variant(v) for v in variants}
+    info = harness.machine_info()
+    load_before = harness.loadavg()
+    out_dir = tempfile.mkdtemp(prefix="electra_training_bench_")
+    hf_config, weights_path, data_path = write_fixtures(args, out_dir)
+    specs = []
+    for name in variants:
+        framework, backend, option = parsed[name]
+        spec = dict(
+            name=name,
+            framework=framework,
+            option=option,
+            hf_config=hf_config,
+            weights_path=weights_path,
+            data_path=data_path,
+            batch_size=args.batch_size,
+            warmup=args.warmup,
+            threads=args.threads,
+        )
+        env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
+        specs.append((name, spec, env))
+    print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
+    workers = harness.start_workers(__file__, specs, log_dir=out_dir)
+    ready = {w.name: w.ready for w in workers}
+    try:
+        results = harness.run_rounds(
+            workers, args.repeats, {"cmd": "run", "steps": args.steps}
+        )
+    finally:
+        finals = harness.close_workers(workers)
+    load_after = harness.loadavg()
+
+    print(
+        harness.report_header(
+            "Classifier training: ElectraClassifier.fit vs HF "
+            "ElectraForSequenceClassification + AdamW",
+            ["benchmarks/classifier_training.py"] + sys.argv[1:],
+            info,
+            load_before,
+        )
+    )
+    print(f"- load average after: {load_after}")
+    print(f"- threads per framework: {args.threads or 'framework default'}")
+    print(
+        f"- architecture: ELECTRA-Small widths (E=128, H=256, heads 4, I=1024, "
+        f"vocab 30522) with {args.layers} layers; batch {args.batch_size} x "
+        f"length {args.sequence_length}; {args.repeats} rounds of "
+        f"{args.steps} steps ({args.steps - 1} timed), {args.warmup} warm-up "
+        "steps excluded"
+    )
+    if "hf-torch" in ready:
+        print(
+            f"- HF attention implementation: "
+            f"{ready['hf-torch'].get('attn_implementation')}"
+        )
+    print()
+    rows = []
+    payload = {"machine": info, "load_before": load_before,
+               "load_after": load_after, "args": vars(args), "ready": ready,
+               "finals": finals, "results": results}
+    reference = None
+    summaries = {}
+    for variant in variants:
+        rounds = results[variant]
+        throughput = [
+            args.batch_size * r["steps"] / r["wall"] for r in rounds
+        ]
+        steps = [t for r in rounds for t in r["step_times"]]
+        cpu_per_step = sum(r["cpu"] for r in rounds) / sum(
+            r["steps"] for r in rounds
+        )
+        summaries[variant] = (harness.summary(throughput), steps, cpu_per_step)
+    if "hf-torch" in summaries:
+        reference = summaries["hf-torch"][0]["median"]
+    for variant in variants:
+        tput, steps, cpu_per_step = summaries[variant]
+        rounds = results[variant]
+        losses = [loss for r in rounds for loss in r["losses"]]
+        rows.append(
+            [
+                variant,
+                ready[variant].get("optimizer", "torch AdamW"),
+                f"{harness.fmt(tput['median'])} "
+                f"({harness.fmt(tput['min'])}-{harness.fmt(tput['max'])})",
+                f"{100 * tput['spread']:.0f} %",
+                harness.fmt(1000 * harness.percentile(steps, 0.5), 0),
+                harness.fmt(1000 * cpu_per_step, 0),
+                f"{tput['median'] / reference:.2f}x" if reference else "n/a",
+                harness.fmt(ready[variant]["rss_built_mb"], 0),
+                harness.fmt(finals[variant].get("peak_rss_mb"), 0),
+                f"{ready[variant]['first_loss']:.3f} -> {losses[-1]:.3f}",
+                f"{ready[variant]['warmup_seconds']:.1f}",
+            ]
+        )
+    print(
+        harness.markdown_table(
+            [
+                "variant",
+                "optimizer",
+                "seq/s median (min-max)",
+                "spread",
+                "step p50 ms",
+                "CPU ms / step",
+                "vs HF",
+                "RSS after build MiB",
+                "peak RSS MiB",
+                "loss first -> last",
+                "warm-up s",
+            ],
+            rows,
+        )
+    )
+    harness.write_json(args.json, payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
