@@ -347,9 +347,9 @@ def main(argv=None):
             ["benchmarks/backbone_inference.py"] + sys.argv[1:],
             info,
             load_before,
+            load_after,
         )
     )
-    print(f"- load average after: {load_after}")
     threads = args.threads or "framework default"
     print(f"- threads per framework: {threads}")
     print(

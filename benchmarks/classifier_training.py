@@ -35,7 +35,7 @@ left out. Peak memory is each child process's resident-set high-water mark
 framework itself; the RSS after building the model (before any training
 step) is shown beside it.
 
-Run: `python benchmarks/classifier_training.py [--repeats 4] [--steps 6]`
+Run: `python benchmarks/classifier_training.py [--repeats 3] [--steps 6]`
 """
 
 import argparse
@@ -274,7 +274,7 @@ def main(argv=None):
             "ElectraForSequenceClassification + AdamW loop."
         )
     )
-    harness.add_common_arguments(parser, repeats=4)
+    harness.add_common_arguments(parser, repeats=3)
     parser.add_argument(
         "--steps",
         type=int,
@@ -347,9 +347,9 @@ def main(argv=None):
             ["benchmarks/classifier_training.py"] + sys.argv[1:],
             info,
             load_before,
+            load_after,
         )
     )
-    print(f"- load average after: {load_after}")
     print(f"- threads per framework: {args.threads or 'framework default'}")
     print(
         f"- architecture: ELECTRA-Small widths (E=128, H=256, heads 4, I=1024, "

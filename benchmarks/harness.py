@@ -216,16 +216,21 @@ def start_workers(script, specs, log_dir=None):
     return workers
 
 
+ROUND_LOADS = []
+
+
 def run_rounds(workers, repeats, command, progress=True):
     """`repeats` rounds of `command` over all workers, in alternating order.
 
-    Returns `{worker name: [reply of round 0, reply of round 1, ...]}`.
+    Returns `{worker name: [reply of round 0, reply of round 1, ...]}`. The
+    1-minute load average after every round is appended to `ROUND_LOADS`.
     """
     results = {w.name: [] for w in workers}
     for r in range(repeats):
         order = workers if r % 2 == 0 else workers[::-1]
         for worker in order:
             results[worker.name].append(worker.request(**command))
+        ROUND_LOADS.append(loadavg().split()[0])
         if progress:
             print(
                 f"  round {r + 1}/{repeats} done (load {loadavg()})",
@@ -464,7 +469,21 @@ def fmt(x, digits=1):
     return f"{x:,.{digits}f}"
 
 
-def report_header(title, argv, info, load_before):
+def load_lines(load_before, load_after):
+    """Markdown bullet lines on the machine's load during the run."""
+    loads = [float(x) for x in ROUND_LOADS if x != "n/a"]
+    lines = [
+        f"- load average (1/5/15 min) before: {load_before}; after: {load_after}"
+    ]
+    if loads:
+        lines.append(
+            f"- 1-min load average after each round: {min(loads):.2f} to "
+            f"{max(loads):.2f} (median {statistics.median(loads):.2f})"
+        )
+    return "\n".join(lines)
+
+
+def report_header(title, argv, info, load_before, load_after):
     now = datetime.datetime.now(datetime.timezone.utc)
     versions = ", ".join(
         f"{name} {info[name]}" for name in PACKAGES if name in info
@@ -478,7 +497,7 @@ def report_header(title, argv, info, load_before):
             f"- machine: {info['cpu']}, {info['cores']} cores "
             f"({info['usable_cores']} usable), Python {info['python']}",
             f"- versions: {versions}",
-            f"- load average (1/5/15 min) before: {load_before}",
+            load_lines(load_before, load_after),
         ]
     )
 

@@ -280,9 +280,9 @@ def main(argv=None):
             ["benchmarks/tokenizer_throughput.py"] + sys.argv[1:],
             info,
             load_before,
+            load_after,
         )
     )
-    print(f"- load average after: {load_after}")
     print(f"- threads per framework: {args.threads or 'framework default'}")
     print(
         f"- data: {len(texts)} reviews ({sum(len(t) for t in texts):,} "

@@ -85,6 +85,7 @@ def hf_pipeline_answers(
     top_k,
     max_answer_len,
     align_to_words=True,
+    handle_impossible_answer=False,
 ):
     """transformers v4.57 `QuestionAnsweringPipeline`, step by step.
 
@@ -106,6 +107,7 @@ def hf_pipeline_answers(
         return_special_tokens_mask=True,
     )
     answers = []
+    min_null_score = 1000000
     for span in range(len(encoded["input_ids"])):
         ids = encoded["input_ids"][span]
         p_mask = [int(s != 1) for s in encoded.sequence_ids(span)]
@@ -118,14 +120,14 @@ def hf_pipeline_answers(
         with torch.no_grad():
             output = model(**inputs)
         pre_topk = top_k * 2 + 10 if align_to_words else top_k
-        starts, ends, scores, _ = select_starts_ends(
+        starts, ends, scores, min_null_score = select_starts_ends(
             output.start_logits.numpy(),
             output.end_logits.numpy(),
             np.array([p_mask]),
             inputs["attention_mask"].numpy(),
-            1000000,
+            min_null_score,
             pre_topk,
-            False,
+            handle_impossible_answer,
             max_answer_len,
         )
         encoding = encoded[span]
@@ -154,6 +156,10 @@ def hf_pipeline_answers(
                         "answer": text,
                     }
                 )
+    if handle_impossible_answer:
+        answers.append(
+            {"score": min_null_score, "start": 0, "end": 0, "answer": ""}
+        )
     return sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
 
 
@@ -357,11 +363,16 @@ def test_labels_in_tf_data_match_eager():
 
 @pytest.mark.backend_sensitive
 @pytest.mark.parametrize(
-    "top_k, max_answer_len, align_to_words",
-    [(1, 15, True), (3, 4, True), (2, 30, False)],
+    "top_k, max_answer_len, align_to_words, impossible",
+    [
+        (1, 15, True, False),
+        (3, 4, True, False),
+        (2, 30, False, False),
+        (4, 15, True, True),
+    ],
 )
 def test_answer_matches_hf_pipeline(
-    hf_qa_pair, top_k, max_answer_len, align_to_words
+    hf_qa_pair, top_k, max_answer_len, align_to_words, impossible
 ):
     hf_model, task = hf_qa_pair
     tokenizer = hf_tokenizer()
@@ -372,6 +383,7 @@ def test_answer_matches_hf_pipeline(
         top_k=top_k,
         max_answer_length=max_answer_len,
         align_to_words=align_to_words,
+        handle_impossible_answer=impossible,
     )
     for (question, context), found in zip(PAIRS, ours):
         expected = hf_pipeline_answers(
@@ -382,6 +394,7 @@ def test_answer_matches_hf_pipeline(
             top_k,
             max_answer_len,
             align_to_words,
+            impossible,
         )
         assert [a["answer"] for a in found] == [a["answer"] for a in expected]
         assert [(a["start"], a["end"]) for a in found] == [
@@ -395,6 +408,27 @@ def test_answer_matches_hf_pipeline(
         )
         for a in found:
             assert context[a["start"] : a["end"]] == a["answer"]
+
+
+@pytest.mark.backend_sensitive
+def test_no_answer_score_matches_hf_pipeline(hf_qa_pair):
+    hf_model, task = hf_qa_pair
+    tokenizer = hf_tokenizer()
+    for question, context in PAIRS:
+        # Enough answers that "no answer" is among them.
+        ours = task.answer(
+            question, context, top_k=10**5, handle_impossible_answer=True
+        )
+        expected = hf_pipeline_answers(
+            hf_model, tokenizer, question, context, 10**5, 15, True, True
+        )
+        (null,) = [a for a in ours if a["answer"] == ""]
+        assert (null["start"], null["end"]) == (0, 0)
+        np.testing.assert_allclose(
+            null["score"],
+            max(a["score"] for a in expected if a["answer"] == ""),
+            rtol=1e-4,
+        )
 
 
 def test_answer_spans_stay_in_the_context(hf_qa_pair):

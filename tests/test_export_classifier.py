@@ -142,10 +142,12 @@ def test_classifier_outputs_follow_problem_type(
 
 def test_export_rejects_what_it_cannot_serve(tmp_path):
     task = tiny_task("classifier")
-    with pytest.raises(ValueError, match="label_names.*2 names.*3 classes"):
+    with pytest.raises(ValueError, match="label_names.*3 strings.*received 2"):
         keras_electra.export_for_serving(
             task, tmp_path / "a", label_names=["a", "b"]
         )
+    with pytest.raises(ValueError, match=r"takes the options .*text_pair.*\['pairs'\]"):
+        keras_electra.export_for_serving(task, tmp_path / "a", pairs=True)
     task.preprocessor = None
     with pytest.raises(ValueError, match="needs|preprocessor=None"):
         keras_electra.export_for_serving(task, tmp_path / "b")

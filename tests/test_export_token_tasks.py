@@ -186,5 +186,7 @@ def test_masked_lm_export_checks_top_k(tmp_path):
     task = tiny_task("masked_lm")
     with pytest.raises(ValueError, match="top_k.*30522"):
         keras_electra.export_for_serving(task, tmp_path / "m", top_k=0)
-    with pytest.raises(ValueError, match="label_names.*classifiers"):
+    with pytest.raises(ValueError, match="label_names.*ElectraMaskedLM has none"):
         keras_electra.export_for_serving(task, tmp_path / "m", label_names=["a"])
+    with pytest.raises(ValueError, match=r"options \['label_names', 'top_k'\]"):
+        keras_electra.export_for_serving(task, tmp_path / "m", topk=3)

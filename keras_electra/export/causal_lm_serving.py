@@ -28,14 +28,6 @@ class CausalLMServing(TaskServing):
 
     task_class_name = "ElectraCausalLM"
 
-    def __init__(self, task, label_names=None, **options):
-        super().__init__(task, label_names=label_names, **options)
-        if label_names is not None:
-            raise ValueError(
-                "`label_names` is for classifiers; ElectraCausalLM predicts "
-                "tokens."
-            )
-
     def core_function(self):
         task = self.task
         sampler = GreedySampler()

@@ -31,12 +31,12 @@ class ClassifierServing(TaskServing):
     """
 
     task_class_name = "ElectraClassifier"
+    predicts_classes = True
 
-    def __init__(self, task, label_names=None, text_pair=False, **options):
-        super().__init__(task, label_names=label_names, **options)
+    def __init__(self, task, label_names=None, text_pair=False):
+        super().__init__(task, label_names=label_names)
         self.text_pair = bool(text_pair)
         self.problem_type = getattr(task, "problem_type", SINGLE_LABEL)
-        self.check_label_names(task.num_classes)
 
     def signatures(self, core):
         @tf.function(input_signature=[string_spec("text")])

@@ -29,13 +29,8 @@ class MaskedLMServing(TaskServing):
 
     task_class_name = "ElectraMaskedLM"
 
-    def __init__(self, task, label_names=None, top_k=5, **options):
-        super().__init__(task, label_names=label_names, **options)
-        if label_names is not None:
-            raise ValueError(
-                "`label_names` is for classifiers; ElectraMaskedLM predicts "
-                "tokens."
-            )
+    def __init__(self, task, label_names=None, top_k=5):
+        super().__init__(task, label_names=label_names)
         vocabulary_size = len(self.vocabulary)
         if not isinstance(top_k, int) or not 1 <= top_k <= vocabulary_size:
             raise ValueError(

@@ -44,13 +44,8 @@ class QuestionAnswererServing(TaskServing):
 
     task_class_name = "ElectraQuestionAnswerer"
 
-    def __init__(self, task, label_names=None, max_answer_length=30, **options):
-        super().__init__(task, label_names=label_names, **options)
-        if label_names is not None:
-            raise ValueError(
-                "`label_names` is for classifiers; ElectraQuestionAnswerer "
-                "predicts spans."
-            )
+    def __init__(self, task, label_names=None, max_answer_length=30):
+        super().__init__(task, label_names=label_names)
         if not isinstance(max_answer_length, int) or max_answer_length < 1:
             raise ValueError(
                 "`max_answer_length` must be a positive int; received "

@@ -1,5 +1,6 @@
 """`export_for_serving`: a task as a SavedModel that takes raw strings."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -55,6 +56,17 @@ def serving_for(task, **options):
         raise ValueError(
             f"export_for_serving() exports the keras_electra tasks "
             f"({supported}); received {type(task).__name__}."
+        )
+    accepted = [
+        name
+        for name in inspect.signature(serving_class.__init__).parameters
+        if name not in ("self", "task")
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"export_for_serving() takes the options {accepted} for "
+            f"{type(task).__name__}; received {unknown}."
         )
     preprocessor = getattr(task, "preprocessor", None)
     if getattr(preprocessor, "tokenizer", None) is None:

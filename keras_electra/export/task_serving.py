@@ -22,28 +22,36 @@ def string_spec(name, shape=(None,)):
 class TaskServing:
     """How one task becomes a SavedModel that takes raw strings.
 
-    Subclasses set `task_class_name` and implement `signatures`. The first
-    signature that `signatures` returns becomes `serving_default`.
+    Subclasses set `task_class_name` (and `predicts_classes` for tasks
+    with `num_classes`), take their export options as keyword arguments of
+    `__init__`, and implement `signatures`. The first signature that
+    `signatures` returns becomes `serving_default`.
 
     Args:
         task: the Keras task, with a preprocessor that has a tokenizer.
         label_names: optional list of class names, for tasks that predict
             classes; `None` uses the task's own `label_names` if it has them.
-        options: task-specific export options (see each subclass).
     """
 
     task_class_name = None
+    predicts_classes = False
 
-    def __init__(self, task, label_names=None, **options):
+    def __init__(self, task, label_names=None):
         self.task = task
         self.preprocessor = task.preprocessor
         self.tokenizer = self.preprocessor.tokenizer
         self.sequence_length = int(self.preprocessor.sequence_length)
+        self.vocabulary = list(self.tokenizer.get_vocabulary())
+        if label_names is not None and not self.predicts_classes:
+            raise ValueError(
+                "`label_names` names the classes of ElectraClassifier and "
+                f"ElectraTokenClassifier; {type(task).__name__} has none."
+            )
         if label_names is None:
             label_names = getattr(task, "label_names", None)
         self.label_names = list(label_names) if label_names else None
-        self.options = options
-        self.vocabulary = list(self.tokenizer.get_vocabulary())
+        if self.label_names is not None:
+            self._check_label_names(task.num_classes)
 
     # === Stage 1: the integer core ===
 
@@ -81,12 +89,14 @@ class TaskServing:
 
     # === Helpers for subclasses ===
 
-    def check_label_names(self, num_classes):
-        if self.label_names is not None and len(self.label_names) != num_classes:
+    def _check_label_names(self, num_classes):
+        if len(self.label_names) != num_classes or not all(
+            isinstance(name, str) for name in self.label_names
+        ):
             raise ValueError(
-                f"`label_names` has {len(self.label_names)} names, but the "
-                f"{type(self.task).__name__} predicts {num_classes} classes: "
-                "give one name per class."
+                f"`label_names` must be {num_classes} strings, one per class "
+                f"of the {type(self.task).__name__}; received "
+                f"{len(self.label_names)}: {self.label_names!r:.200}."
             )
 
     def call_core(self, core, inputs):

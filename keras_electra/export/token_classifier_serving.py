@@ -28,10 +28,7 @@ class TokenClassifierServing(TaskServing):
     """
 
     task_class_name = "ElectraTokenClassifier"
-
-    def __init__(self, task, label_names=None, **options):
-        super().__init__(task, label_names=label_names, **options)
-        self.check_label_names(task.num_classes)
+    predicts_classes = True
 
     def signatures(self, core):
         @tf.function(input_signature=[string_spec("text")])

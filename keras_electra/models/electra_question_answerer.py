@@ -98,6 +98,7 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         top_k=1,
         max_answer_length=30,
         align_to_words=True,
+        handle_impossible_answer=False,
         batch_size=32,
     ):
         """The best answer spans of each context, as HF's QA pipeline.
@@ -111,8 +112,8 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         every window are merged over all windows of the example, the scores
         of spans with the same text (case-insensitive) are added, and the
         `top_k` best are returned. This is HF transformers'
-        `QuestionAnsweringPipeline` (v4.57) with `handle_impossible_answer=
-        False`, except that it never returns spans with score 0.
+        `QuestionAnsweringPipeline` (v4.57), except that it never returns
+        spans with score 0 (HF pads a short list with them).
 
         Args:
             questions: a string or a list of strings.
@@ -121,6 +122,9 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
             top_k: int. Answers per question.
             max_answer_length: int. Longest answer, in tokens.
             align_to_words: bool. Widen spans to whole words.
+            handle_impossible_answer: bool. Also rank "no answer" (`""` at
+                0, 0), scored with the lowest `p_start([CLS]) *
+                p_end([CLS])` over the example's windows, as HF.
             batch_size: int. Examples preprocessed and run at a time.
 
         Returns:
@@ -159,12 +163,19 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
                     top_k,
                     max_answer_length,
                     continuation if align_to_words else None,
+                    handle_impossible_answer,
                 )
             )
         return results[0] if single else results
 
     def _answer_batch(
-        self, questions, contexts, top_k, max_answer_length, continuation
+        self,
+        questions,
+        contexts,
+        top_k,
+        max_answer_length,
+        continuation,
+        handle_impossible_answer,
     ):
         x, windows = self.preprocessor.pack_windows((questions, contexts))
         # Skip Task.predict's preprocessing: the windows are packed already.
@@ -178,11 +189,13 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
         # and merging can make several into one (as HF's pipeline).
         per_window = top_k * 2 + 10 if continuation is not None else top_k
         answers = [[] for _ in questions]
+        null_scores = [np.inf for _ in questions]
         for row, example in enumerate(windows["example_index"]):
             in_context = windows["token_starts"][row] >= 0
-            spans = _best_spans(
+            spans, null_score = _best_spans(
                 logits[row], in_context, max_answer_length, per_window
             )
+            null_scores[example] = min(null_scores[example], null_score)
             for first, last, score in spans:
                 if continuation is not None:
                     first, last = _whole_words(
@@ -198,6 +211,11 @@ class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
                     int(windows["token_starts"][row][first]),
                     int(windows["token_ends"][row][last]),
                     score,
+                )
+        if handle_impossible_answer:
+            for found, score in zip(answers, null_scores):
+                found.append(
+                    {"answer": "", "score": score, "start": 0, "end": 0}
                 )
         return [
             sorted(found, key=lambda a: a["score"], reverse=True)[:top_k]
@@ -241,26 +259,32 @@ def _softmax(logits):
 
 
 def _best_spans(logits, in_context, max_answer_length, count):
-    """The `count` best `(first, last, score)` context spans of one window."""
+    """The `count` best `(first, last, score)` context spans of a window.
+
+    Also returns the window's "no answer" score, `p_start * p_end` at
+    `[CLS]`.
+    """
     # Softmax over the context and [CLS], then [CLS] dropped (HF pipeline).
     allowed = in_context.copy()
     allowed[0] = True
     logits = logits.astype("float64")
     start = _softmax(np.where(allowed, logits[:, 0], MASKED_LOGIT))
     end = _softmax(np.where(allowed, logits[:, 1], MASKED_LOGIT))
+    null_score = float(start[0] * end[0])
     scores = np.outer(start * in_context, end * in_context)
     # Only spans with first <= last < first + max_answer_length.
     scores = np.tril(np.triu(scores), max_answer_length - 1).ravel()
     count = min(count, int((scores > 0).sum()))
     if count == 0:
-        return []
+        return [], null_score
     best = np.argpartition(-scores, count - 1)[:count]
     best = best[np.argsort(-scores[best], kind="stable")]
     firsts, lasts = np.unravel_index(best, (len(in_context),) * 2)
-    return [
+    spans = [
         (int(first), int(last), float(scores[index]))
         for first, last, index in zip(firsts, lasts, best)
     ]
+    return spans, null_score
 
 
 def _whole_words(first, last, token_ids, in_context, continuation):
