@@ -421,6 +421,7 @@ def main(argv=None):
         )
     )
     harness.write_json(args.json, payload)
+    harness.cleanup(out_dir)
     return 0
 
 

@@ -502,6 +502,13 @@ def report_header(title, argv, info, load_before, load_after):
     )
 
 
+def cleanup(out_dir):
+    """Remove a run's fixtures and worker logs (kept when a run fails)."""
+    import shutil
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+
+
 def write_json(path, payload):
     if path:
         with open(path, "w") as f:

@@ -343,6 +343,7 @@ def main(argv=None):
          "args": vars(args), "ready": ready, "finals": finals,
          "results": results, "parity": parities},
     )
+    harness.cleanup(out_dir)
     return 0
 
 

@@ -25,8 +25,8 @@ model goes through jax2tf) and PyTorch (the task is re-built from its
     KERAS_BACKEND=jax python guides/serving_guide.py --output /tmp/serving
 
 To stay fast on a CPU the guide trains a tiny, randomly initialised
-backbone on 64 reviews for one epoch, so its predictions are close to
-chance: the point is the serving pipeline, which is the same for real
+backbone on 256 reviews for four epochs: it ends up barely better than
+chance. The point is the serving pipeline, which is the same for real
 checkpoints. With network access, start from a pre-trained ELECTRA instead,
 for example `keras_electra.ElectraClassifier.from_preset(
 "hf://google/electra-small-discriminator", num_classes=2)`.
@@ -46,9 +46,7 @@ import numpy as np
 
 import keras_electra
 
-DATA = os.path.join(
-    os.path.dirname(keras_electra.__file__), "data", "fine_foods", "train.csv"
-)
+DATA = os.path.join(os.path.dirname(keras_electra.__file__), "data", "fine_foods")
 LABEL_NAMES = ["other", "great"]
 
 # What a client sends: TF Serving's REST "row" format, one object per
@@ -83,9 +81,13 @@ outputs = {name: value.numpy() for name, value in serve(**inputs).items()}
 
 
 def plain(value):
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    return value.tolist() if hasattr(value, "tolist") else value
+    return value
 
 
 predictions = [
@@ -98,10 +100,10 @@ print(json.dumps({"predictions": predictions}))
 """
 
 
-def load_reviews(count):
-    """`count` reviews and 0/1 labels, half of each class."""
+def load_reviews(split, count):
+    """`count` reviews of `split` and 0/1 labels, half of each class."""
     rows = {name: [] for name in LABEL_NAMES}
-    with open(DATA, newline="", encoding="utf-8") as f:
+    with open(os.path.join(DATA, f"{split}.csv"), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             rows[row["score"]].append(row["review"])
     texts, labels = [], []
@@ -112,7 +114,7 @@ def load_reviews(count):
     return [texts[i] for i in order], np.array(labels)[order]
 
 
-def fine_tune(num_reviews, sequence_length):
+def fine_tune(num_reviews, sequence_length, epochs):
     print(f"== 1. Fine-tune a classifier on {num_reviews} reviews")
     backbone = keras_electra.ElectraBackbone(
         vocabulary_size=30522,
@@ -133,11 +135,17 @@ def fine_tune(num_reviews, sequence_length):
         label_names=LABEL_NAMES,
     )
     # A tiny model from scratch needs a larger learning rate than the
-    # fine-tuning default.
-    classifier.compile(optimizer=keras.optimizers.AdamW(learning_rate=1e-3))
-    texts, labels = load_reviews(num_reviews)
-    history = classifier.fit(texts, labels, batch_size=16, epochs=1, verbose=0)
-    print(f"loss after one epoch: {history.history['loss'][-1]:.4f}")
+    # fine-tuning default (5e-5, right for pre-trained checkpoints).
+    classifier.compile(optimizer=keras.optimizers.AdamW(learning_rate=3e-3))
+    texts, labels = load_reviews("train", num_reviews)
+    history = classifier.fit(
+        texts, labels, batch_size=16, epochs=epochs, verbose=0
+    )
+    losses = ", ".join(f"{loss:.3f}" for loss in history.history["loss"])
+    print(f"training loss per epoch: {losses}")
+    texts, labels = load_reviews("test", 200)
+    _, accuracy = classifier.evaluate(texts, labels, verbose=0)
+    print(f"accuracy on 200 held-out reviews: {accuracy:.2f}")
     return classifier
 
 
@@ -173,8 +181,12 @@ def inspect(export_dir):
     for line in result.stdout.splitlines():
         if "contains the following ops" in line:
             ops = sorted(line.split("{")[1].rstrip("}").replace("'", "").split(", "))
-            text_ops = [op for op in ops if "Wordpiece" in op or "Regex" in op]
-            print(f"{len(ops)} ops, tokenizer ops among them: {text_ops}")
+            text_ops = [
+                op
+                for op in ops
+                if "Wordpiece" in op or "RegexSplit" in op or "TFText" in op
+            ]
+            print(f"{len(ops)} ops; from TensorFlow Text: {text_ops}")
     return result.stdout
 
 
@@ -235,11 +247,12 @@ def tf_serving_commands(model_base):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", help="folder for the SavedModel")
-    parser.add_argument("--reviews", type=int, default=64)
+    parser.add_argument("--reviews", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--sequence-length", type=int, default=64)
     args = parser.parse_args(argv)
     output = args.output or tempfile.mkdtemp(prefix="electra_serving_")
-    classifier = fine_tune(args.reviews, args.sequence_length)
+    classifier = fine_tune(args.reviews, args.sequence_length, args.epochs)
     model_base, export_dir = export(classifier, output)
     inspect(export_dir)
     serve(export_dir, classifier)

@@ -37,10 +37,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--preset", default=DEFAULT_PRESET,
                         help="preset name, folder or hf:// handle")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sequence-length", type=int, default=128)
-    parser.add_argument("--learning-rate", type=float, default=1e-3,
+    parser.add_argument("--learning-rate", type=float, default=2e-4,
                         help="tiny models fine-tune best at higher rates")
     parser.add_argument("--train-limit", type=int, default=None,
                         help="use only the first N training reviews")

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 export TF_CPP_MIN_LOG_LEVEL=2 HF_HUB_OFFLINE=1
-KERAS_BACKEND=tensorflow "$PYTHON" -m pytest -q -p no:cacheprovider "$@"
+# Two workers: most of a tiny-model test is single-threaded Python.
+PYTEST=("$PYTHON" -m pytest -q -p no:cacheprovider -n 2)
+KERAS_BACKEND=tensorflow "${PYTEST[@]}" "$@"
 for backend in jax torch; do
-  KERAS_BACKEND=$backend "$PYTHON" -m pytest -q -p no:cacheprovider \
-    -m "backend_sensitive and not slow" "$@"
+  KERAS_BACKEND=$backend "${PYTEST[@]}" -m "backend_sensitive and not slow" "$@"
 done

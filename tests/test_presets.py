@@ -36,8 +36,15 @@ RELEASES = {
 
 def test_list_presets():
     presets = keras_electra.list_presets()
-    assert sorted(presets) == sorted(RELEASES)
+    tiny = "electra_tiny_austen_uncased_en"
+    assert sorted(presets) == sorted([*RELEASES, tiny])
+    assert presets[tiny]["weights"] == "bundled"
+    assert presets[tiny]["params"] == (
+        ElectraBackbone.from_preset(tiny).count_params()
+    )
     for name, metadata in presets.items():
+        if name == tiny:
+            continue
         size, part = name.split("_")[1:3]
         assert metadata["weights"] == f"hf://google/electra-{size}-{part}"
         assert metadata["description"]

@@ -6,18 +6,13 @@ the TensorFlow (or JAX) backend; under PyTorch it starts one more child.
 """
 
 import argparse
-import importlib
 import json
-import pkgutil
 import sys
 
+import keras
 
-def _register_task_classes():
-    """Import every model module, so that `load_model` finds its class."""
-    import keras_electra.models
-
-    for module in pkgutil.iter_modules(keras_electra.models.__path__):
-        importlib.import_module(f"keras_electra.models.{module.name}")
+# Registers every keras_electra class, so that `load_model` finds it.
+import keras_electra
 
 
 def main(argv=None):
@@ -34,13 +29,10 @@ def main(argv=None):
         help="export_for_serving options as JSON, e.g. '{\"top_k\": 3}'",
     )
     args = parser.parse_args(argv)
-    import keras
-
-    from keras_electra.export.serving_export import export_for_serving
-
-    _register_task_classes()
     task = keras.saving.load_model(args.model_file)
-    export_for_serving(task, args.path, **json.loads(args.options))
+    keras_electra.export_for_serving(
+        task, args.path, **json.loads(args.options)
+    )
     return 0
 
 

@@ -29,7 +29,7 @@ class DiscriminatorServing(TaskServing):
     def signatures(self, core):
         @tf.function(input_signature=[string_spec("text")])
         def replaced_tokens(text):
-            inputs, starts, ends, _ = self.pack_with_offsets([text])
+            inputs, starts, ends = self.pack_text(text)
             logits = self.call_core(core, inputs)
             valid = starts >= 0
             tokens = self.token_strings(inputs["token_ids"])

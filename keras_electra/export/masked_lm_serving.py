@@ -50,8 +50,9 @@ class MaskedLMServing(TaskServing):
     def signatures(self, core):
         @tf.function(input_signature=[string_spec("text")])
         def fill_mask(text):
-            inputs, starts, ends, _ = self.pack_with_offsets([text])
-            is_mask = tf.equal(inputs["token_ids"], self.tokenizer.mask_token_id)
+            inputs, starts, ends = self.pack_text(text)
+            mask_id = self.tokenizer.mask_token_id
+            is_mask = tf.equal(inputs["token_ids"], mask_id)
             positions = tf.ragged.boolean_mask(
                 tf.broadcast_to(
                     tf.range(self.sequence_length), tf.shape(is_mask)

@@ -33,7 +33,8 @@ class MultipleChoiceServing(TaskServing):
             ]
         )
         def choose(prompt, choices):
-            logits = self.call_core(core, self.preprocessor(x=(prompt, choices)))
+            inputs = self.preprocessor(x=(prompt, choices))
+            logits = self.call_core(core, inputs)
             choice = tf.argmax(logits, axis=-1, output_type=tf.int32)
             return {
                 "logits": logits,

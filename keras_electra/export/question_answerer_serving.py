@@ -69,7 +69,8 @@ class QuestionAnswererServing(TaskServing):
     def _answerable(self, question, context):
         """Rows the preprocessor accepts (it raises on the others)."""
         # One tokenizer call for both (each call adds its tables to the graph).
-        lengths = self.tokenizer(tf.concat([question, context], 0)).row_lengths()
+        both = tf.concat([question, context], 0)
+        lengths = self.tokenizer(both).row_lengths()
         question_length, context_length = tf.split(lengths, 2)
         room = self.sequence_length - 3 - question_length
         doc_stride = self.preprocessor.doc_stride

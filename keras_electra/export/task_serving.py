@@ -114,45 +114,32 @@ class TaskServing:
     def token_strings(self, token_ids):
         return tf.gather(tf.constant(self.vocabulary), token_ids)
 
-    def pack_with_offsets(self, segments, truncate="round_robin"):
-        """Tokenize and pack segments as the task's preprocessor does.
+    def pack_text(self, text):
+        """Tokenize and pack texts as `[CLS] text [SEP]`, with offsets.
 
-        Args:
-            segments: a list of 1-D string tensors, one per segment.
-            truncate: the packer's truncation (the preprocessor's).
+        The packing (and cut at `sequence_length`) of the tasks'
+        preprocessors for a single text.
 
         Returns:
-            `(inputs, starts, ends, segment_ids)`: the integer inputs of
-            length `sequence_length`, and for every packed position the
-            character span of its token in its own segment's string
-            (`NO_OFFSET` for [CLS], [SEP] and padding). The same packer
-            packs ids and offsets, so both are cut at the same tokens.
+            `(inputs, starts, ends)`: the integer inputs, and for every
+            packed position the character span of its token in `text`
+            (`NO_OFFSET` for [CLS], [SEP] and padding). One packer packs ids
+            and offsets alike, so both are cut at the same token.
         """
-        ids, starts, ends = [], [], []
-        for text in segments:
-            segment_ids, segment_starts, segment_ends = (
-                self.tokenizer.tokenize_with_offsets(text)
-            )
-            ids.append(segment_ids)
-            starts.append(segment_starts)
-            ends.append(segment_ends)
+        ids, starts, ends = self.tokenizer.tokenize_with_offsets(text)
         token_packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
             pad_value=self.tokenizer.pad_token_id,
-            truncate=truncate,
             sequence_length=self.sequence_length,
         )
         offset_packer = MultiSegmentPacker(
             start_value=NO_OFFSET,
             end_value=NO_OFFSET,
             pad_value=NO_OFFSET,
-            truncate=truncate,
             sequence_length=self.sequence_length,
         )
-        token_ids, segment_ids = token_packer(tuple(ids))
-        packed_starts, _ = offset_packer(tuple(starts))
-        packed_ends, _ = offset_packer(tuple(ends))
+        token_ids, segment_ids = token_packer(ids)
         inputs = {
             "token_ids": token_ids,
             "segment_ids": segment_ids,
@@ -160,7 +147,7 @@ class TaskServing:
                 token_ids, self.tokenizer.pad_token_id
             ),
         }
-        return inputs, packed_starts, packed_ends, segment_ids
+        return inputs, offset_packer(starts)[0], offset_packer(ends)[0]
 
 
 def probabilities_of(task, logits, multi_label=False):

@@ -33,7 +33,7 @@ class TokenClassifierServing(TaskServing):
     def signatures(self, core):
         @tf.function(input_signature=[string_spec("text")])
         def tag(text):
-            inputs, starts, ends, _ = self.pack_with_offsets([text])
+            inputs, starts, ends = self.pack_text(text)
             logits = self.call_core(core, inputs)
             probabilities = probabilities_of(self.task, logits)
             label_ids = tf.argmax(logits, axis=-1, output_type=tf.int32)

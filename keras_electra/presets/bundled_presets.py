@@ -13,6 +13,7 @@ bundled_presets = {
                 "the bundled Jane Austen novels (scripts/make_tiny_preset.py, "
                 "see training.json); for demos and tests, not for accuracy."
             ),
+            "params": 1381696,
             "official_name": "ELECTRA",
             "path": "electra",
         },
