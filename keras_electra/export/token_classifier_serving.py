@@ -14,7 +14,8 @@ class TokenClassifierServing(TaskServing):
 
     Signature:
         `tag(text)` (also `serving_default`): the whole text is tokenized
-        (the same word pieces as the task's preprocessor gives for
+        (BERT splits words at whitespace first, so these are the word
+        pieces the task's preprocessor gives for the words
         `text.split()`), packed as `[CLS] tokens [SEP]` and cut to
         `sequence_length`, as `ElectraTokenClassifierPreprocessor` does.
 

@@ -11,8 +11,16 @@ def _static_shape(x):
     if shape is None:
         return None
     try:
-        return tuple(None if d is None else int(d) for d in shape)
-    except TypeError:
+        return tuple(_static_dim(d) for d in shape)
+    except TypeError:  # An unknown rank.
+        return None
+
+
+def _static_dim(dim):
+    """An int, or None for unknown and symbolic (jax2tf export) sizes."""
+    try:
+        return None if dim is None else int(dim)
+    except Exception:  # jax's InconclusiveDimensionOperation and the like.
         return None
 
 
