@@ -10,6 +10,7 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_classifier_preprocessor import (
     ElectraClassifierPreprocessor,
 )
+from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
@@ -249,21 +250,9 @@ def _check_arguments(num_classes, problem_type, label_names):
             f"`problem_type` must be one of {list(PROBLEM_TYPES)}; received "
             f"{problem_type!r}."
         )
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a positive int; received {num_classes!r}."
-        )
+    check_classes("ElectraClassifier", num_classes, label_names)
     if problem_type == "regression" and num_classes != 1:
         raise ValueError(
             "problem_type='regression' predicts one value: `num_classes` "
             f"must be 1; received {num_classes}."
         )
-    if label_names is not None:
-        names = list(label_names)
-        if len(names) != num_classes or not all(
-            isinstance(name, str) for name in names
-        ):
-            raise ValueError(
-                f"`label_names` must be a list of {num_classes} strings "
-                f"(one per class); received {label_names!r}."
-            )

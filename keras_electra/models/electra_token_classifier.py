@@ -12,6 +12,7 @@ from keras_electra.models.electra_token_classifier_preprocessor import (
 from keras_electra.models.electra_token_classifier_preprocessor import (
     ElectraTokenClassifierPreprocessor,
 )
+from keras_electra.models.input_checks import check_classes
 from keras_electra.models.preprocessing_checks import check
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
@@ -70,7 +71,7 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
         label_names=None,
         **kwargs,
     ):
-        _check_arguments(num_classes, label_names)
+        check_classes("ElectraTokenClassifier", num_classes, label_names)
         if dropout is None:
             dropout = backbone.dropout
         # === Layers ===
@@ -288,22 +289,6 @@ class ElectraTokenClassifier(ElectraPresetMixin, Task):
         return config
 
 
-def _check_arguments(num_classes, label_names):
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(
-            "ElectraTokenClassifier: `num_classes` must be a positive int; "
-            f"received {num_classes!r}."
-        )
-    if label_names is not None:
-        names = list(label_names)
-        if len(names) != num_classes or not all(
-            isinstance(name, str) for name in names
-        ):
-            raise ValueError(
-                f"ElectraTokenClassifier: `label_names` must be a list of "
-                f"{num_classes} strings (one per class); received "
-                f"{label_names!r}."
-            )
 
 
 def _as_checkable(x):

@@ -103,3 +103,21 @@ def _check_id_range(x, name, limit):
             f"[{low}, {high}]. Check that the tokenizer's vocabulary matches "
             "the model."
         )
+
+
+def check_classes(owner, num_classes, label_names):
+    """`num_classes` is a positive int and `label_names` one string each."""
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(
+            f"{owner}: `num_classes` must be a positive int; received "
+            f"{num_classes!r}."
+        )
+    if label_names is not None:
+        names = list(label_names)
+        if len(names) != num_classes or not all(
+            isinstance(name, str) for name in names
+        ):
+            raise ValueError(
+                f"{owner}: `label_names` must be a list of {num_classes} "
+                f"strings (one per class); received {label_names!r}."
+            )
