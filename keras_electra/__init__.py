@@ -45,3 +45,7 @@ from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
 )
 from keras_electra.optimizers import LayerwiseDecayAdamW
+from keras_electra.models.electra_pretrainer import ElectraPretrainer
+from keras_electra.models.electra_pretrainer_preprocessor import (
+    ElectraPretrainerPreprocessor,
+)

@@ -18,11 +18,9 @@ import keras
 import tensorflow as tf
 
 from keras_electra import ElectraBackbone
+from keras_electra import ElectraPretrainer
+from keras_electra import ElectraPretrainerPreprocessor
 from keras_electra import ElectraTokenizer
-from keras_electra.models.electra_pretrainer import ElectraPretrainer
-from keras_electra.models.electra_pretrainer_preprocessor import (
-    ElectraPretrainerPreprocessor,
-)
 
 PACKAGE = os.path.join(os.path.dirname(__file__), "..", "keras_electra")
 NOVELS = os.path.join(PACKAGE, "data", "austen_novels.txt.gz")

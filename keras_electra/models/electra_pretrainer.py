@@ -45,6 +45,7 @@ class ElectraPretrainer(Task):
 
     Example:
     >>> from keras_electra import ElectraBackbone, ElectraTokenizer
+    >>> from keras_electra import ElectraPretrainerPreprocessor
     >>> def backbone(width):
     ...     return ElectraBackbone(
     ...         vocabulary_size=30522, num_layers=1, num_heads=2,
