@@ -11,6 +11,7 @@ from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
 from hf_reference import random_hf_model
 from lm_reference import austen_lines
+from lm_reference import loss_before_and_after_fit
 from lm_reference import keras_task_from_hf
 from lm_reference import lively_hf_model
 from lm_reference import numpy_out
@@ -221,17 +222,9 @@ def test_fit_on_raw_text_lowers_the_loss(tokenizer):
     model = ElectraCausalLM(tiny_backbone(), preprocessor)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     lines = austen_lines(160)
-    x, y, weights = preprocessor(lines[:64])
-    loss = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction="mean_with_sample_weight"
+    before, after = loss_before_and_after_fit(
+        model, preprocessor, lines, epochs=2
     )
-
-    def measured():
-        return float(loss(y, model(x, training=False), sample_weight=weights))
-
-    before = measured()
-    model.fit(lines, batch_size=16, epochs=2, verbose=0)
-    after = measured()
     print(f"causal LM loss {before:.3f} -> {after:.3f}")
     assert after < before - 2.0
 
