@@ -12,6 +12,7 @@ from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.pretraining.vocabulary import BERT_SPECIAL_TOKENS
 
 pytestmark = pytest.mark.backend_sensitive
 DATA = os.path.join(os.path.dirname(__file__), "..", "keras_electra", "data")
@@ -129,8 +130,9 @@ def test_fit_on_raw_text_lowers_the_loss_and_round_trips(tmp_path):
     history = pretrainer.fit(lines, batch_size=32, epochs=2, verbose=0)
     assert loss() < before - 0.5
     assert set(history.history) == {
-        "loss", "generator_loss", "discriminator_loss",
-        "discriminator_accuracy",
+        "loss", "generator_loss", "generator_accuracy", "discriminator_loss",
+        "discriminator_accuracy", "replaced_fraction", "replaced_precision",
+        "replaced_recall", "replaced_auc",
     }
 
     path = str(tmp_path / "pretrainer.keras")
@@ -147,8 +149,300 @@ def test_fit_on_raw_text_lowers_the_loss_and_round_trips(tmp_path):
             keras.ops.convert_to_numpy(ours(inputs)),
             keras.ops.convert_to_numpy(theirs(inputs)),
         )
+    # The reloaded pair shares its embeddings again.
+    assert (restored.generator.backbone.token_embedding
+            is restored.backbone.token_embedding)
 
 
 def test_mismatched_backbones_are_refused():
     with pytest.raises(ValueError, match="share vocabulary_size"):
         ElectraPretrainer(backbone(8, 100), backbone(16, 200))
+
+
+def test_mismatched_embedding_widths_are_refused():
+    wide = ElectraBackbone(
+        vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+        embedding_dim=32, intermediate_dim=32, max_sequence_length=32,
+    )
+    with pytest.raises(ValueError, match="share embedding_dim.*"
+                       "generator_backbone_for"):
+        ElectraPretrainer(backbone(8, 100), wide)
+
+
+def test_generator_and_discriminator_share_one_set_of_embeddings():
+    discriminator = backbone(32, 50)
+    generator = ElectraPretrainer.generator_backbone_for(discriminator)
+    pretrainer = ElectraPretrainer(generator, discriminator, seed=0)
+    shared = ("token_embedding", "position_embedding", "segment_embedding",
+              "layer_norm")
+    for name in shared:
+        ours = getattr(generator.embeddings, name)
+        assert ours is getattr(discriminator.embeddings, name)
+    # The generator keeps its own projection (its width differs), and the
+    # tied decoder of its head is the shared word embedding.
+    assert generator.embeddings.projection is not None
+    assert generator.embeddings.projection is not (
+        discriminator.embeddings.projection)
+    assert (pretrainer.generator.generator_head.token_embedding
+            is discriminator.token_embedding)
+    ids = [id(v) for v in pretrainer.trainable_variables]
+    assert len(ids) == len(set(ids))
+    shared_ids = {id(v) for name in shared
+                  for v in getattr(discriminator.embeddings, name).weights}
+    generator_ids = {id(v) for v in generator.weights}
+    assert shared_ids <= generator_ids
+
+    # One training step moves the shared word embedding for both models,
+    # with gradients from both losses.
+    preprocessor = ElectraPretrainerPreprocessor(
+        ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
+    x = {k: keras.ops.convert_to_numpy(v)
+         for k, v in preprocessor(austen_lines(8)).items()}
+    x = {k: np.where(v >= 50, 1, v) if k in ("token_ids", "mask_ids") else v
+         for k, v in x.items()}
+    before = keras.ops.convert_to_numpy(discriminator.token_embedding.embeddings)
+    pretrainer.compile(learning_rate=1e-2)
+    pretrainer.fit(x, batch_size=8, epochs=1, verbose=0)
+    after = keras.ops.convert_to_numpy(generator.token_embedding.embeddings)
+    assert np.abs(after - before).max() > 0
+
+
+def test_generator_is_a_quarter_of_the_discriminator():
+    discriminator = ElectraBackbone(
+        vocabulary_size=100, num_layers=3, num_heads=4, hidden_dim=256,
+        embedding_dim=128, intermediate_dim=1024, max_sequence_length=32,
+    )
+    generator = ElectraPretrainer.generator_backbone_for(discriminator)
+    assert (generator.hidden_dim, generator.num_heads,
+            generator.intermediate_dim) == (64, 1, 256)
+    assert (generator.embedding_dim, generator.num_layers,
+            generator.vocabulary_size) == (128, 3, 100)
+    half = ElectraPretrainer.generator_backbone_for(discriminator, 0.5)
+    assert (half.hidden_dim, half.num_heads) == (128, 2)
+    with pytest.raises(ValueError, match="width_fraction"):
+        ElectraPretrainer.generator_backbone_for(discriminator, 0)
+
+
+def _uniform_generator(pretrainer):
+    """Zeroes and freezes the generator's head: every sample is uniform over
+    the vocabulary, as in the paper's random-replacement sanity check."""
+    head = pretrainer.generator.generator_head
+    # Not `head.trainable = False`: that would also freeze the word
+    # embedding that the head shares with both backbones.
+    for layer in (head.dense, head.layer_norm):
+        for variable in layer.weights:
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        layer.trainable = False
+    head.bias.assign(np.zeros(head.bias.shape, head.bias.dtype))
+    head.bias.trainable = False
+
+
+def austen_vocabulary(lines):
+    """BERT's special tokens and the word pieces these lines use: a small
+    vocabulary, so that uniform samples are tokens the model has seen."""
+    tokenizer = ElectraTokenizer()
+    used = sorted({int(i) for row in tokenizer(lines) for i in row})
+    pieces = [tokenizer.id_to_token(i) for i in used]
+    special = BERT_SPECIAL_TOKENS
+    return special + [p for p in pieces if p not in special]
+
+
+def test_uniform_random_replacements_are_caught():
+    keras.utils.set_random_seed(0)
+    lines = austen_lines(2048)
+    tokenizer = ElectraTokenizer(vocabulary=austen_vocabulary(lines))
+    preprocessor = ElectraPretrainerPreprocessor(
+        tokenizer, sequence_length=32, mask_selection_length=5)
+    discriminator = ElectraBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
+        num_heads=2, hidden_dim=64, embedding_dim=32, intermediate_dim=128,
+        max_sequence_length=32,
+    )
+    generator = ElectraPretrainer.generator_backbone_for(discriminator)
+    pretrainer = ElectraPretrainer(generator, discriminator, preprocessor,
+                                   seed=0)
+    _uniform_generator(pretrainer)
+    pretrainer.compile(learning_rate=3e-3, warmup_steps=10)
+    pretrainer.fit(lines, batch_size=32, epochs=3, verbose=0)
+    result = pretrainer.evaluate(lines[:512], batch_size=32, verbose=0,
+                                 return_dict=True)
+    # Nearly every uniform sample differs from the original.
+    assert result["replaced_fraction"] > 0.99
+    figures = {k: round(float(v), 3) for k, v in result.items()
+               if k.startswith("replaced")}
+    assert result["replaced_recall"] > 0.6, figures
+    assert result["replaced_precision"] > 0.5, figures
+    assert result["replaced_auc"] > 0.9, figures
+
+
+def test_pretraining_metrics_match_a_numpy_count():
+    pretrainer = ElectraPretrainer(backbone(8, 40), backbone(16, 40), seed=3)
+    bias = np.zeros(40, "float32")
+    bias[7] = 1e4  # every sample is 7
+    pretrainer.generator.generator_head.bias.assign(bias)
+    x = {
+        "token_ids": np.array([[2, 3, 39, 5, 0, 0], [2, 39, 7, 39, 9, 3]]),
+        "segment_ids": np.zeros((2, 6), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1] * 6]),
+        "mask_positions": np.array([[2, 0], [1, 3]]),
+        "mask_ids": np.array([[11, 0], [7, 12]]),
+        "mask_weights": np.array([[1.0, 0.0], [1.0, 1.0]], "float32"),
+    }
+    out = numpy_of(pretrainer(x))
+    # Masks at (0, 2), (1, 1), (1, 3); the sample 7 equals the original
+    # only at (1, 1): two of three masked tokens are replaced.
+    np.testing.assert_allclose(out["replaced_fraction"], 2 / 3, rtol=1e-5)
+    np.testing.assert_array_equal(
+        out["replaced_labels"],
+        [[0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0]],
+    )
+    # The generator predicts 7 everywhere: right at one of three masks.
+    np.testing.assert_allclose(out["generator_accuracy"], 1 / 3, rtol=1e-5)
+
+
+def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
+    preprocessor = ElectraPretrainerPreprocessor(
+        ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
+    # Masks drawn once, so both runs see the same batches.
+    x = {k: keras.ops.convert_to_numpy(v)
+         for k, v in preprocessor(austen_lines(64)).items()}
+
+    def pretrainer():
+        keras.utils.set_random_seed(0)
+        model = ElectraPretrainer(backbone(8), backbone(16), seed=0)
+        model.compile(learning_rate=1e-3, warmup_steps=2, total_steps=12)
+        return model
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    def fit(model, *callbacks):
+        model.fit(x, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                  callbacks=list(callbacks))
+
+    straight = pretrainer()
+    fit(straight)
+    backup = str(tmp_path / "backup")
+    interrupted = pretrainer()
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, keras.callbacks.BackupAndRestore(backup),
+            Interrupt())
+    resumed = pretrainer()
+    fit(resumed, keras.callbacks.BackupAndRestore(backup))
+    assert int(resumed.optimizer.iterations) == 12
+    for ours, theirs in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours),
+            keras.ops.convert_to_numpy(theirs), atol=1e-6, err_msg=ours.path,
+        )
+
+
+def test_a_saved_pair_loads_as_each_task_and_as_a_pretrainer(tmp_path):
+    from keras_electra import ElectraDiscriminator
+    from keras_electra import ElectraMaskedLM
+
+    preprocessor = ElectraPretrainerPreprocessor(
+        ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
+    discriminator = backbone(32)
+    generator = ElectraPretrainer.generator_backbone_for(discriminator)
+    pretrainer = ElectraPretrainer(generator, discriminator, preprocessor)
+    path = str(tmp_path / "pair")
+    pretrainer.save_to_preset(path)
+    with pytest.raises(FileExistsError, match="never overwrites"):
+        pretrainer.save_to_preset(path)
+
+    x = {k: keras.ops.convert_to_numpy(v)
+         for k, v in preprocessor(austen_lines(4)).items()}
+
+    def same(ours, theirs):
+        inputs = {k: x[k] for k in ours.input}
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(ours(inputs)),
+            keras.ops.convert_to_numpy(theirs(inputs)))
+
+    same(pretrainer.discriminator, ElectraDiscriminator.from_preset(path))
+    masked_lm = ElectraMaskedLM.from_preset(path)
+    assert masked_lm.backbone.hidden_dim == 8
+    same(pretrainer.generator, masked_lm)
+    again = ElectraPretrainer.from_preset(path, sequence_length=32)
+    same(pretrainer.discriminator, again.discriminator)
+    same(pretrainer.generator, again.generator)
+    assert again.generator.backbone.token_embedding is (
+        again.backbone.token_embedding)
+    assert again.preprocessor.sequence_length == 32
+
+
+def _hf_pair():
+    import transformers
+    from hf_reference import random_hf_model
+
+    common = dict(vocab_size=120, embedding_size=16,
+                  max_position_embeddings=24, type_vocab_size=2,
+                  num_hidden_layers=2)
+    discriminator = random_hf_model(
+        transformers.ElectraForPreTraining,
+        transformers.ElectraConfig(**common, hidden_size=32,
+                                   num_attention_heads=2,
+                                   intermediate_size=64), seed=1)
+    generator = random_hf_model(
+        transformers.ElectraForMaskedLM,
+        transformers.ElectraConfig(**common, hidden_size=16,
+                                   num_attention_heads=1,
+                                   intermediate_size=32), seed=2)
+    # Google's releases hold the same embeddings in both models.
+    generator.electra.embeddings.load_state_dict(
+        discriminator.electra.embeddings.state_dict())
+    generator.tie_weights()
+    return discriminator, generator
+
+
+def _check_continues(pretrainer, discriminator, generator):
+    from convert_fixtures import max_diff
+
+    assert max_diff("ElectraDiscriminator", pretrainer.discriminator,
+                    discriminator, discriminator.config) <= 1e-5
+    assert max_diff("ElectraMaskedLM", pretrainer.generator, generator,
+                    generator.config) <= 1e-5
+    assert pretrainer.generator.backbone.token_embedding is (
+        pretrainer.backbone.token_embedding)
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(5, 120, (8, 16)).astype("int32"),
+        "segment_ids": np.zeros((8, 16), "int32"),
+        "padding_mask": np.ones((8, 16), "int32"),
+        "mask_positions": np.tile(np.arange(1, 4), (8, 1)).astype("int32"),
+        "mask_ids": rng.integers(5, 120, (8, 3)).astype("int32"),
+        "mask_weights": np.ones((8, 3), "float32"),
+    }
+    pretrainer.preprocessor = None
+    pretrainer.compile(learning_rate=1e-3)
+    before = pretrainer.evaluate(x, verbose=0, return_dict=True)["loss"]
+    pretrainer.fit(x, batch_size=8, epochs=5, verbose=0)
+    assert pretrainer.evaluate(x, verbose=0, return_dict=True)["loss"] < before
+
+
+def test_pretraining_continues_from_a_pair_of_hf_checkpoints(tmp_path):
+    from convert_fixtures import save_hf
+
+    discriminator, generator = _hf_pair()
+    save_hf(discriminator, str(tmp_path / "discriminator"))
+    save_hf(generator, str(tmp_path / "generator"))
+    pretrainer = ElectraPretrainer.from_preset(
+        str(tmp_path / "discriminator"),
+        generator_preset=str(tmp_path / "generator"), sequence_length=16)
+    assert pretrainer.preprocessor.sequence_length == 16
+    _check_continues(pretrainer, discriminator, generator)
+
+
+def test_pretraining_continues_from_a_google_tf1_checkpoint(tmp_path):
+    from test_convert_tf1 import google_variables
+    from test_convert_tf1 import write_checkpoint
+
+    discriminator, generator = _hf_pair()
+    prefix = write_checkpoint(str(tmp_path / "tf1"),
+                              google_variables(discriminator, generator))
+    pretrainer = ElectraPretrainer.from_preset(prefix, num_heads=2)
+    assert pretrainer.preprocessor is None  # no vocab.txt beside it
+    _check_continues(pretrainer, discriminator, generator)

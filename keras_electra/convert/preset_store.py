@@ -35,6 +35,7 @@ from keras_electra.convert.tensor_files import weight_file
 from keras_electra.presets.bundled_presets import bundled_presets
 from keras_electra.presets.electra_presets import backbone_presets
 
+GENERATOR_FOLDER = "generator"
 CACHE_ENV = "KERAS_ELECTRA_CACHE"
 # Files worth downloading from an HF repo: configs, vocabularies, safetensors
 # weights, and keras presets' files. Not tf_model.h5, flax, onnx, ...
@@ -238,6 +239,17 @@ def unknown_preset_error(handle):
     )
 
 
+def _part_folder(path, part):
+    """A pre-training preset keeps its generator in `generator/` beside the
+    discriminator; generator tasks load that one."""
+    generator = os.path.join(path, GENERATOR_FOLDER)
+    if part == "generator" and os.path.isfile(
+        os.path.join(generator, "config.json")
+    ):
+        return generator
+    return path
+
+
 @contextlib.contextmanager
 def resolved_preset(handle, load_weights=True, part="discriminator",
                     num_heads=None, allow_pickle=True):
@@ -280,7 +292,7 @@ def resolved_preset(handle, load_weights=True, part="discriminator",
                                    allow_pickle=allow_pickle)
         else:
             raise unknown_preset_error(handle)
-        yield path
+        yield _part_folder(path, part)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

@@ -96,6 +96,41 @@ class ElectraEmbedding(keras.layers.Layer):
                 name="projection",
             )
 
+    SHARED_LAYERS = (
+        "token_embedding", "position_embedding", "segment_embedding",
+        "layer_norm",
+    )
+
+    def share_embeddings(self, other):
+        """Uses `other`'s word, position and segment embeddings and layer norm.
+
+        ELECTRA's generator and discriminator share these (Clark et al.
+        2020, section 3.2; Google's checkpoints keep them once, under
+        `electra/embeddings/`): after this call both layers read and train the
+        same variables. The projection to `hidden_dim` stays this layer's own.
+
+        Args:
+            other: an `ElectraEmbedding` with the same vocabulary size,
+                embedding width, number of positions and of segments.
+        """
+        for name in ("vocabulary_size", "embedding_dim", "max_sequence_length",
+                     "num_segments"):
+            ours, theirs = getattr(self, name), getattr(other, name)
+            if ours != theirs:
+                raise ValueError(
+                    f"Embeddings can only be shared between layers of equal "
+                    f"{name}; received {ours} and {theirs}. Build the "
+                    f"generator with the discriminator's {name}."
+                )
+        for name in self.SHARED_LAYERS:
+            ours, theirs = getattr(self, name), getattr(other, name)
+            if ours is theirs:
+                continue
+            # A built layer locks its tracker; swap the tracked sub-layer in
+            # place so that `weights` lists each shared variable once.
+            self._tracker.replace_tracked_value("layers", ours, theirs)
+            object.__setattr__(self, name, theirs)
+
     def build(self, token_ids_shape, segment_ids_shape=None):
         self.token_embedding.build(token_ids_shape)
         embedded_shape = tuple(token_ids_shape) + (self.embedding_dim,)

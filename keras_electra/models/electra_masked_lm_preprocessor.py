@@ -1,4 +1,5 @@
 import keras
+import tensorflow as tf
 from keras_hub.models import MaskedLMPreprocessor
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
@@ -46,3 +47,29 @@ class ElectraMaskedLMPreprocessor(ElectraPresetMixin, MaskedLMPreprocessor):
 
     backbone_cls = ElectraBackbone
     tokenizer_cls = ElectraTokenizer
+
+    def call(self, x, y=None, sample_weight=None):
+        # Packed corpora (`keras_electra.pretraining.pretraining_dataset`)
+        # arrive tokenized; they only need masking.
+        if isinstance(x, dict):
+            return self._mask_packed(x)
+        return super().call(x, y, sample_weight)
+
+    def _mask_packed(self, x):
+        missing = {"token_ids", "segment_ids", "padding_mask"} - set(x)
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} takes raw strings, or packed inputs "
+                "with 'token_ids', 'segment_ids' and 'padding_mask'; the dict "
+                f"received lacks {sorted(missing)}."
+            )
+        masked = self.masker(tf.convert_to_tensor(x["token_ids"]))
+        features = {
+            "token_ids": masked["token_ids"],
+            "segment_ids": x["segment_ids"],
+            "padding_mask": x["padding_mask"],
+            "mask_positions": masked["mask_positions"],
+        }
+        return keras.utils.pack_x_y_sample_weight(
+            features, masked["mask_ids"], masked["mask_weights"]
+        )

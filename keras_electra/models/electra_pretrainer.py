@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import keras
 from keras import ops
 from keras_hub.models import Task
@@ -9,6 +12,7 @@ from keras_electra.models.electra_masked_lm import ElectraMaskedLM
 from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
+from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -73,6 +77,7 @@ class ElectraPretrainer(Task):
         **kwargs,
     ):
         _check_compatible(generator_backbone, discriminator_backbone)
+        share_embeddings(generator_backbone, discriminator_backbone)
         # === Layers ===
         self.generator = ElectraMaskedLM(
             generator_backbone, None, compile=False, name="generator"
@@ -120,20 +125,37 @@ class ElectraPretrainer(Task):
         )
         guesses = ops.cast(discriminator_logits > 0, "float32")
         accuracy = _weighted_mean(ops.equal(guesses, labels), real)
+        generator_guesses = ops.argmax(generator_logits, axis=-1)
+        generator_accuracy = _weighted_mean(
+            ops.equal(generator_guesses, inputs["mask_ids"]),
+            inputs["mask_weights"],
+        )
+        # Of the masked positions, how many the generator really changed.
+        replaced_fraction = ops.sum(labels) / (
+            ops.sum(ops.cast(inputs["mask_weights"], "float32")) + 1e-6
+        )
         outputs = {
             "loss": generator_loss
             + discriminator_loss_weight * discriminator_loss,
             "generator_loss": generator_loss,
+            "generator_accuracy": generator_accuracy,
             "discriminator_loss": discriminator_loss,
             "discriminator_accuracy": accuracy,
+            "replaced_fraction": ops.zeros_like(accuracy) + replaced_fraction,
+            "discriminator_logits": discriminator_logits,
+            "replaced_labels": labels,
         }
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-        # `fit` logs each part of the loss next to the total.
+        # `fit` logs each part of the loss next to the total, and how well
+        # the discriminator finds the replaced tokens among the real ones.
         self.part_trackers = [
-            keras.metrics.Mean(name=name)
-            for name in ("generator_loss", "discriminator_loss",
-                         "discriminator_accuracy")
+            keras.metrics.Mean(name=name) for name in SCALAR_METRICS
+        ]
+        self.replaced_trackers = [
+            keras.metrics.Precision(name="replaced_precision"),
+            keras.metrics.Recall(name="replaced_recall"),
+            keras.metrics.AUC(name="replaced_auc"),
         ]
 
         # === Config ===
@@ -149,24 +171,208 @@ class ElectraPretrainer(Task):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         for tracker in self.part_trackers:
             tracker.update_state(ops.mean(y_pred[tracker.name]))
+        probabilities = ops.sigmoid(
+            ops.cast(y_pred["discriminator_logits"], "float32")
+        )
+        for tracker in self.replaced_trackers:
+            tracker.update_state(
+                y_pred["replaced_labels"], probabilities,
+                sample_weight=ops.cast(x["padding_mask"], "float32"),
+            )
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
-    def compile(self, optimizer="auto", **kwargs):
+    def compile(self, optimizer="auto", learning_rate=5e-4, warmup_steps=0,
+                total_steps=None, **kwargs):
         """Compiles with ELECTRA's pre-training optimizer by default.
 
-        `"auto"` is AdamW with learning rate 5e-4 (ELECTRA-Small), weight
-        decay 0.01 skipping layer norms and biases, and global-norm clipping
-        at 1.0, as in Google's recipe (without its warm-up schedule).
+        `"auto"` is Google's recipe: AdamW (epsilon 1e-6) with weight decay
+        0.01 skipping layer norms and biases, global-norm clipping at 1.0,
+        and a learning rate that warms up linearly over `warmup_steps` and
+        then decays linearly to 0 at `total_steps` (`WarmupLinearDecay`).
+
+        Args:
+            optimizer: `"auto"` or any Keras optimizer (then the other
+                arguments are ignored).
+            learning_rate: float. Peak rate; 5e-4 is ELECTRA-Small's.
+            warmup_steps: int. The paper warms up over 10,000 steps.
+            total_steps: int or `None` (no decay). Usually the number of
+                steps `fit` will run.
         """
         if optimizer == "auto":
+            schedule = WarmupLinearDecay(
+                learning_rate, warmup_steps=warmup_steps,
+                total_steps=total_steps,
+            )
             optimizer = keras.optimizers.AdamW(
-                learning_rate=5e-4, weight_decay=0.01, global_clipnorm=1.0,
-                epsilon=1e-6,
+                learning_rate=schedule, weight_decay=0.01,
+                global_clipnorm=1.0, epsilon=1e-6,
             )
             optimizer.exclude_from_weight_decay(
                 var_names=["bias", "gamma", "beta"]
             )
         super().compile(optimizer=optimizer, **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset, generator_preset=None, sequence_length=128,
+                    mask_selection_length=None, load_weights=True,
+                    **kwargs):
+        """Continues pre-training from a checkpoint (domain-adaptive RTD).
+
+        Loads the discriminator (encoder and replaced-token head) from
+        `preset` and the generator (encoder and masked-LM head) from
+        `generator_preset`, then ties their embeddings as in the paper: the
+        pair reads the discriminator's word, position and segment embeddings
+        and embedding layer norm (Google's checkpoints hold one copy; HF's
+        releases hold two equal copies).
+
+        Args:
+            preset: a Google TF1 pre-training checkpoint (both models), a
+                keras_electra pre-training preset (generator in
+                `generator/`), or a discriminator: an HF
+                `ElectraForPreTraining` folder, `hf://` handle or preset
+                name.
+            generator_preset: where the generator is; `None` reads it from
+                `preset` (TF1 checkpoints and keras_electra presets), e.g.
+                `"hf://google/electra-small-generator"` beside
+                `"hf://google/electra-small-discriminator"`.
+            sequence_length: int. Length of the preprocessor's sequences.
+            mask_selection_length: int or `None` (15 % of the length + 1).
+            load_weights: bool. Load the checkpoints' weights.
+            **kwargs: `num_heads` (TF1 discriminators, invisible in the
+                tensors), and `discriminator_loss_weight`, `temperature`,
+                `seed` of the pre-trainer.
+
+        Example:
+        ```python
+        pretrainer = keras_electra.ElectraPretrainer.from_preset(
+            "hf://google/electra-small-discriminator",
+            generator_preset="hf://google/electra-small-generator")
+        pretrainer.compile(learning_rate=1e-4, warmup_steps=1000,
+                           total_steps=10000)
+        pretrainer.fit(domain_texts_dataset)
+        ```
+        """
+        conversion = {k: kwargs.pop(k) for k in ("num_heads",)
+                      if k in kwargs}
+        discriminator = ElectraDiscriminator.from_preset(
+            preset, load_weights=load_weights, preprocessor=None,
+            **conversion,
+        )
+        generator = ElectraMaskedLM.from_preset(
+            generator_preset or preset, load_weights=load_weights,
+            preprocessor=None, checkpoint_part="generator",
+        )
+        preprocessor = None
+        try:
+            preprocessor = ElectraPretrainerPreprocessor.from_preset(
+                preset, sequence_length=sequence_length,
+                mask_selection_length=mask_selection_length
+                or int(0.15 * sequence_length) + 1,
+            )
+        except (FileNotFoundError, ValueError):
+            pass  # A checkpoint without vocabulary: integer inputs only.
+        pretrainer = cls(generator.backbone, discriminator.backbone,
+                         preprocessor, **kwargs)
+        pretrainer.discriminator.discriminator_head.set_weights(
+            discriminator.discriminator_head.get_weights()
+        )
+        theirs = generator.generator_head
+        ours = pretrainer.generator.generator_head
+        # Not the head's decoder: that is the shared word embedding.
+        ours.dense.set_weights(theirs.dense.get_weights())
+        ours.layer_norm.set_weights(theirs.layer_norm.get_weights())
+        ours.bias.assign(theirs.bias)
+        return pretrainer
+
+    def save_to_preset(self, preset_dir):
+        """Saves the pair as one preset folder, each model with its head.
+
+        The discriminator (`ElectraDiscriminator`, with an
+        `ElectraDiscriminatorPreprocessor`) goes to `preset_dir`, the
+        generator (`ElectraMaskedLM`, with an `ElectraMaskedLMPreprocessor`)
+        to `preset_dir/generator`. `ElectraDiscriminator`, `ElectraClassifier`
+        and every other encoder task load the discriminator from it,
+        `ElectraMaskedLM` the generator, `ElectraPretrainer.from_preset` both.
+        The folder is written beside the destination and renamed into place;
+        an existing `preset_dir` is refused.
+
+        Args:
+            preset_dir: path of the new preset folder.
+        """
+        from keras_electra.models.electra_discriminator_preprocessor import (
+            ElectraDiscriminatorPreprocessor,
+        )
+        from keras_electra.models.electra_masked_lm_preprocessor import (
+            ElectraMaskedLMPreprocessor,
+        )
+
+        preset_dir = os.fspath(preset_dir)
+        if os.path.exists(preset_dir):
+            raise FileExistsError(
+                f"{preset_dir!r} exists; save_to_preset never overwrites a "
+                "preset. Remove it or choose another folder."
+            )
+        staging = f"{preset_dir}.partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        tokenizer = getattr(self.preprocessor, "tokenizer", None)
+        length = getattr(self.preprocessor, "sequence_length", None)
+        pairs = (
+            (self.discriminator, ElectraDiscriminatorPreprocessor, staging),
+            (self.generator, ElectraMaskedLMPreprocessor,
+             os.path.join(staging, "generator")),
+        )
+        try:
+            for task, preprocessor_cls, folder in pairs:
+                task.preprocessor = None
+                if tokenizer is not None:
+                    task.preprocessor = preprocessor_cls(
+                        tokenizer, sequence_length=length)
+                task.save_to_preset(folder)
+            os.replace(staging, preset_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def generator_backbone_for(discriminator_backbone, width_fraction=0.25,
+                               num_layers=None, name="generator_backbone"):
+        """A generator backbone sized from the discriminator, as the paper's.
+
+        The generator keeps the discriminator's vocabulary, embedding width,
+        positions and depth, with `width_fraction` of its hidden width (the
+        paper finds 1/4 to 1/2 best; its Small model uses 1/4), 64-wide
+        attention heads (at least one) and a feed-forward 4 times as wide.
+
+        Args:
+            discriminator_backbone: an `ElectraBackbone`.
+            width_fraction: float in (0, 1]. Generator width over the
+                discriminator's.
+            num_layers: int or `None` for the discriminator's depth.
+            name: name of the new backbone.
+        """
+        if not 0 < width_fraction <= 1:
+            raise ValueError(
+                "width_fraction must lie in (0, 1]; received "
+                f"{width_fraction!r}. The paper uses 0.25 to 0.5."
+            )
+        d = discriminator_backbone
+        hidden_dim = max(1, round(d.hidden_dim * width_fraction))
+        num_heads = max(1, hidden_dim // 64)
+        while hidden_dim % num_heads:
+            num_heads -= 1
+        return ElectraBackbone(
+            vocabulary_size=d.vocabulary_size,
+            num_layers=num_layers or d.num_layers,
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            embedding_dim=d.embedding_dim,
+            intermediate_dim=4 * hidden_dim,
+            dropout=d.dropout,
+            max_sequence_length=d.max_sequence_length,
+            num_segments=d.num_segments,
+            layer_norm_epsilon=d.layer_norm_epsilon,
+            dtype=d.dtype_policy,
+            name=name,
+        )
 
     def get_config(self):
         return {
@@ -191,14 +397,38 @@ class ElectraPretrainer(Task):
         return cls(**config)
 
 
+SCALAR_METRICS = (
+    "generator_loss", "generator_accuracy", "discriminator_loss",
+    "discriminator_accuracy", "replaced_fraction",
+)
+
+
+def share_embeddings(generator_backbone, discriminator_backbone):
+    """Ties the generator's embeddings to the discriminator's (section 3.2)."""
+    generator_backbone.embeddings.share_embeddings(
+        discriminator_backbone.embeddings
+    )
+    # The generator head decodes with the backbone's word embedding, which
+    # the backbone also tracks directly.
+    ours = generator_backbone.token_embedding
+    theirs = discriminator_backbone.token_embedding
+    if ours is not theirs:
+        tracker = generator_backbone._tracker
+        if tracker.is_in_store("layers", ours):
+            tracker.replace_tracked_value("layers", ours, theirs)
+        object.__setattr__(generator_backbone, "token_embedding", theirs)
+
+
 def _check_compatible(generator_backbone, discriminator_backbone):
-    for name in ("vocabulary_size", "max_sequence_length", "num_segments"):
+    for name in ("vocabulary_size", "embedding_dim", "max_sequence_length",
+                 "num_segments"):
         ours, theirs = (getattr(b, name) for b in (generator_backbone,
                                                    discriminator_backbone))
         if ours != theirs:
             raise ValueError(
                 f"The generator and discriminator must share {name}; got "
-                f"{ours} and {theirs}."
+                f"{ours} and {theirs}. Build the generator with "
+                "`ElectraPretrainer.generator_backbone_for(discriminator)`."
             )
 
 

@@ -1,0 +1,188 @@
+"""RTD vs masked-LM-only vs no pre-training, fine-tuned on the bundled reviews.
+
+The paper's comparison at equal pre-training compute: the encoders made by
+`scripts/make_tiny_preset.py` with `--objective rtd` and `--objective mlm`
+(same architecture, corpus, steps and schedule) and the same architecture
+from random initialisation are each fine-tuned as an `ElectraClassifier`
+with the main job's budget (`python -m keras_electra`: 4 epochs, batch 32,
+learning rate 2e-4, sequence length 128) on 250, 1,000 and 4,000 training
+reviews, with several seeds, and scored on the 1,000 test reviews.
+Results are appended to `--results` (one JSON line per run, so an
+interrupted comparison resumes), then summarised as a Markdown table and a
+PNG learning curve.
+
+    python scripts/compare_pretraining.py \\
+        --rtd keras_electra/presets/electra_tiny_uncased_en \\
+        --mlm build/presets/tiny_mlm
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+GUIDES = os.path.join(ROOT, "guides")
+# TF-IDF + logistic regression on the same split (shared/data/README.md).
+TFIDF_ACCURACY = 0.804
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--rtd", required=True, help="RTD preset folder")
+    parser.add_argument("--mlm", required=True, help="MLM-only preset folder")
+    parser.add_argument("--labels", type=int, nargs="+",
+                        default=[250, 1000, 4000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--test-limit", type=int, default=None)
+    parser.add_argument("--results",
+                        default="build/comparison/results.jsonl")
+    parser.add_argument("--table", default=os.path.join(
+        GUIDES, "pretraining_comparison.md"))
+    parser.add_argument("--plot", default=os.path.join(
+        GUIDES, "images", "pretraining_learning_curve.png"))
+    return parser.parse_args(argv)
+
+
+def finetune(preset, init, labels, seed, args, train, test):
+    import keras
+
+    from keras_electra import ElectraBackbone
+    from keras_electra import ElectraClassifier
+    from keras_electra import ElectraClassifierPreprocessor
+    from keras_electra.__main__ import LABELS
+
+    keras.utils.set_random_seed(seed)
+    order = np.random.default_rng(seed).permutation(len(train[0]))[:labels]
+    texts = [train[0][i] for i in order]
+    targets = train[1][order]
+    preprocessor = ElectraClassifierPreprocessor.from_preset(
+        preset, sequence_length=args.sequence_length)
+    if init == "random":
+        backbone = ElectraBackbone.from_preset(preset, load_weights=False)
+        classifier = ElectraClassifier(backbone, 2, preprocessor,
+                                       label_names=LABELS)
+    else:
+        classifier = ElectraClassifier.from_preset(
+            preset, num_classes=2, preprocessor=preprocessor,
+            label_names=LABELS)
+    classifier.compile(
+        optimizer=keras.optimizers.AdamW(args.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    started = time.time()
+    classifier.fit(texts, targets, batch_size=args.batch_size,
+                   epochs=args.epochs, verbose=0)
+    seconds = time.time() - started
+    _, accuracy = classifier.evaluate(*test, batch_size=64, verbose=0)
+    return {"init": init, "labels": labels, "seed": seed,
+            "accuracy": round(float(accuracy), 4),
+            "seconds": round(seconds, 1)}
+
+
+def summarise(results):
+    """`{(init, labels): (mean, std, n)}` over seeds."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["init"], r["labels"]), []).append(r["accuracy"])
+    return {key: (float(np.mean(v)), float(np.std(v)), len(v))
+            for key, v in groups.items()}
+
+
+INITS = {"rtd": "RTD (ELECTRA)", "mlm": "masked LM only",
+         "random": "no pre-training"}
+
+
+def write_table(summary, labels, path):
+    lines = [
+        "| pre-training | " + " | ".join(f"{n:,} labels" for n in labels)
+        + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for init, name in INITS.items():
+        cells = []
+        for n in labels:
+            if (init, n) in summary:
+                mean, std, count = summary[(init, n)]
+                cells.append(f"{mean:.3f} ± {std:.3f} ({count})")
+            else:
+                cells.append("n/a")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| TF-IDF + logistic regression (4,000 labels) | "
+                 + " | " * (len(labels) - 1) + f"{TFIDF_ACCURACY:.3f} |")
+    table = "\n".join(lines) + "\n"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(table)
+    return table
+
+
+def write_plot(summary, labels, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for init, name in INITS.items():
+        points = [(n, *summary[(init, n)][:2]) for n in labels
+                  if (init, n) in summary]
+        if points:
+            x, mean, std = zip(*points)
+            axis.errorbar(x, mean, yerr=std, marker="o", capsize=3,
+                          label=name)
+    axis.axhline(TFIDF_ACCURACY, color="grey", linestyle="--",
+                 label="TF-IDF + LR (4,000 labels)")
+    axis.set_xscale("log")
+    axis.set_xticks(labels, [f"{n:,}" for n in labels])
+    axis.set_xlabel("training reviews (labels)")
+    axis.set_ylabel("test accuracy (1,000 reviews)")
+    axis.set_title("Fine-tuning the tiny ELECTRA on the bundled reviews")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_electra.__main__ import load_reviews
+
+    train = load_reviews("train")
+    test_texts, test_labels = load_reviews("test", args.test_limit)
+    os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
+    done = []
+    if os.path.exists(args.results):
+        with open(args.results) as f:
+            done = [json.loads(line) for line in f]
+    finished = {(r["init"], r["labels"], r["seed"]) for r in done}
+    presets = {"rtd": args.rtd, "mlm": args.mlm, "random": args.rtd}
+    for labels in args.labels:
+        for seed in args.seeds:
+            for init, preset in presets.items():
+                if (init, labels, seed) in finished:
+                    continue
+                result = finetune(preset, init, labels, seed, args, train,
+                                  (test_texts, test_labels))
+                print(json.dumps(result), flush=True)
+                with open(args.results, "a") as f:
+                    f.write(json.dumps(result) + "\n")
+                done.append(result)
+    summary = summarise(done)
+    print(write_table(summary, args.labels, args.table))
+    write_plot(summary, args.labels, args.plot)
+
+
+if __name__ == "__main__":
+    main()
