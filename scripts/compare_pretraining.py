@@ -39,6 +39,8 @@ def parse_args(argv=None):
     parser.add_argument("--labels", type=int, nargs="+",
                         default=[250, 1000, 4000])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--inits", nargs="+", default=["rtd", "mlm", "random"],
+                        help="which encoders to fine-tune this time")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
@@ -171,7 +173,7 @@ def main(argv=None):
     for labels in args.labels:
         for seed in args.seeds:
             for init, preset in presets.items():
-                if (init, labels, seed) in finished:
+                if init not in args.inits or (init, labels, seed) in finished:
                     continue
                 result = finetune(preset, init, labels, seed, args, train,
                                   (test_texts, test_labels))
