@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "fine_foods")
-DEFAULT_PRESET = "electra_tiny_austen_uncased_en"
+DEFAULT_PRESET = "electra_tiny_uncased_en"
 LABELS = ["other", "great"]
 
 

@@ -36,7 +36,7 @@ RELEASES = {
 
 def test_list_presets():
     presets = keras_electra.list_presets()
-    tiny = "electra_tiny_austen_uncased_en"
+    tiny = "electra_tiny_uncased_en"
     assert sorted(presets) == sorted([*RELEASES, tiny])
     assert presets[tiny]["weights"] == "bundled"
     assert presets[tiny]["params"] == (

@@ -212,6 +212,13 @@ class ElectraPretrainer(Task):
             )
         super().compile(optimizer=optimizer, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips models whose `compile` is overridden; this one's takes
+        # the saved arguments (the optimizer with its schedule) as they are.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @classmethod
     def from_preset(cls, preset, generator_preset=None, sequence_length=128,
                     mask_selection_length=None, load_weights=True,

@@ -5,18 +5,22 @@ import os
 HERE = os.path.dirname(__file__)
 
 bundled_presets = {
-    "electra_tiny_austen_uncased_en": {
+    "electra_tiny_uncased_en": {
         "metadata": {
             "description": (
-                "2-layer tiny ELECTRA discriminator (E=32, H=128, 2 heads), "
-                "pre-trained in this repository with ElectraPretrainer on "
-                "the bundled Jane Austen novels (scripts/make_tiny_preset.py, "
-                "see training.json); for demos and tests, not for accuracy."
+                "3-layer tiny ELECTRA (H=E=128, 2 heads, 8k WordPiece "
+                "vocabulary learned from its corpus), pre-trained in this "
+                "repository with replaced-token detection on the bundled "
+                "Austen novels, training-split review texts and Python "
+                "documentation prose (scripts/make_tiny_preset.py; record in "
+                "training.json, model card in presets/). The discriminator "
+                "with its head; ElectraMaskedLM loads the generator (H=32) "
+                "with its head from generator/. For demos and tests."
             ),
-            "params": 1381696,
+            "params": 1631232,
             "official_name": "ELECTRA",
             "path": "electra",
         },
-        "path": os.path.join(HERE, "electra_tiny_austen_uncased_en"),
+        "path": os.path.join(HERE, "electra_tiny_uncased_en"),
     },
 }
