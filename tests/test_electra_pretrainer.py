@@ -255,7 +255,7 @@ def test_pretraining_metrics_match_a_numpy_count():
     np.testing.assert_allclose(out["generator_accuracy"], 1 / 3, rtol=1e-5)
 
 
-def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
+def test_interrupted_fit_resumes_from_its_backup(tmp_path):
     preprocessor = ElectraPretrainerPreprocessor(
         ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
     # Masks drawn once, so both runs see the same batches.
@@ -268,10 +268,21 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
         model.compile(learning_rate=1e-3, warmup_steps=2, total_steps=12)
         return model
 
+    def numpy_weights(model):
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
                 raise KeyboardInterrupt
+
+    class FirstStep(keras.callbacks.Callback):
+        """The state the resumed run starts its first step from."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if not hasattr(self, "weights"):
+                self.weights = numpy_weights(self.model)
+                self.iterations = int(self.model.optimizer.iterations)
 
     def fit(model, *callbacks):
         model.fit(x, batch_size=16, epochs=3, shuffle=False, verbose=0,
@@ -284,31 +295,21 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fit(interrupted, keras.callbacks.BackupAndRestore(backup),
             Interrupt())
-    resumed = pretrainer()
-    epochs_run = []
-    counter = keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: epochs_run.append(epoch))
-    fit(resumed, keras.callbacks.BackupAndRestore(backup), counter)
-    assert epochs_run == [2]  # restored after epoch 2 of 3
+    resumed, first_step = pretrainer(), FirstStep()
+    fit(resumed, keras.callbacks.BackupAndRestore(backup), first_step)
+    # It starts exactly where the killed run stopped: after 2 of 3 epochs.
+    assert first_step.iterations == 8
+    for ours, theirs, w in zip(first_step.weights,
+                               numpy_weights(interrupted), resumed.weights):
+        np.testing.assert_array_equal(ours, theirs, err_msg=w.path)
     assert int(resumed.optimizer.iterations) == 12
-    if keras.config.backend() != "tensorflow":
-        # Resumed, but not bit-identical. On PyTorch, Keras' unseeded Dropout
-        # draws from torch's global generator, whose state no checkpoint
-        # holds; on JAX the random streams after the restore differ too
-        # (measured: up to 7e-4 on both). TensorFlow resumes exactly.
-        moved = [np.abs(keras.ops.convert_to_numpy(a)
-                        - keras.ops.convert_to_numpy(b)).max()
-                 for a, b in zip(straight.weights, resumed.weights)]
-        assert max(moved) < 1e-2
-        assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all()
-                   for w in resumed.weights)
-        return
-    atol = 1e-6
-    for ours, theirs in zip(straight.weights, resumed.weights):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours),
-            keras.ops.convert_to_numpy(theirs), atol=atol, err_msg=ours.path,
-        )
+    # And ends close to the uninterrupted run, not equal: the random streams
+    # after a restore (dropout, sampling) are not the uninterrupted run's on
+    # any backend here (on PyTorch unseeded Dropout draws from torch's global
+    # generator, which no checkpoint holds). Measured: up to 7e-4 apart.
+    moved = max(np.abs(a - b).max() for a, b in zip(
+        numpy_weights(straight), numpy_weights(resumed)))
+    assert moved < 1e-2
 
 
 def test_a_saved_pair_loads_as_each_task_and_as_a_pretrainer(tmp_path):
