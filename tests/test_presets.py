@@ -209,3 +209,26 @@ def test_unknown_preset_lists_what_is_accepted():
     assert keras_hub.models.ElectraBackbone.presets[
         "electra_small_discriminator_uncased_en"]["kaggle_handle"].startswith(
         "kaggle://")
+
+
+def test_bundled_preset_ships_both_trained_heads():
+    from keras_electra import ElectraDiscriminator
+    from keras_electra import ElectraMaskedLM
+
+    tiny = "electra_tiny_uncased_en"
+    generator = ElectraMaskedLM.from_preset(tiny)
+    vocabulary_size = generator.backbone.vocabulary_size
+    assert generator.backbone.hidden_dim == 32  # the generator/ folder
+    best = generator.fill_mask("This coffee tastes [MASK].", top_k=3)
+    # An untrained head is about uniform: 1 / 8,000 per piece.
+    assert best[0]["score"] > 50 / vocabulary_size
+    discriminator = ElectraDiscriminator.from_preset(tiny)
+    assert discriminator.backbone.hidden_dim == 128
+    natural = dict(discriminator.replaced_token_probabilities(
+        "She was very happy to see him."))
+    odd = dict(discriminator.replaced_token_probabilities(
+        "She was very python to see him."))
+    # An untrained head says about 0.5 everywhere.
+    assert max(natural.values()) < 0.4
+    assert odd["python"] > 0.5 > max(
+        p for token, p in odd.items() if token != "python")
