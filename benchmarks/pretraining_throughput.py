@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
@@ -58,7 +60,7 @@ def batches(args):
     dataset = pretraining_dataset(novels, tokenizer, args.sequence_length,
                                   seed=0).batch(args.batch_size)
     for packed in dataset.take(args.warmup + args.steps):
-        x = {k: v.numpy() for k, v in preprocessor(packed).items()}
+        x = {k: np.asarray(v) for k, v in preprocessor(packed).items()}
         for key in ("token_ids", "mask_ids"):
             x[key] = x[key] % 8000  # the tiny preset's vocabulary size
         yield x
