@@ -36,6 +36,22 @@ def numpy_of(tree):
     return {k: keras.ops.convert_to_numpy(v) for k, v in tree.items()}
 
 
+def always_sample_seven(pretrainer):
+    """A huge bias on token 7 makes every sample 7, so the discriminator's
+    input is known without the model's sampler. Returns a batch for it."""
+    bias = np.zeros(40, "float32")
+    bias[7] = 1e4
+    pretrainer.generator.generator_head.bias.assign(bias)
+    return {
+        "token_ids": np.array([[2, 3, 39, 5, 0, 0], [2, 39, 7, 39, 9, 3]]),
+        "segment_ids": np.zeros((2, 6), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1] * 6]),
+        "mask_positions": np.array([[2, 0], [1, 3]]),
+        "mask_ids": np.array([[11, 0], [7, 12]]),
+        "mask_weights": np.array([[1.0, 0.0], [1.0, 1.0]], "float32"),
+    }
+
+
 def test_sampler_writes_samples_at_masked_positions_only():
     sampler = ReplacedTokenSampler(seed=0)
     vocabulary = 7
@@ -65,19 +81,7 @@ def test_sampler_writes_samples_at_masked_positions_only():
 def test_losses_follow_googles_definitions():
     generator, discriminator = backbone(8, 40), backbone(16, 40)
     pretrainer = ElectraPretrainer(generator, discriminator, seed=3)
-    # A huge bias on token 7 makes every sample 7, so the discriminator's
-    # input is known without the model's sampler.
-    bias = np.zeros(40, "float32")
-    bias[7] = 1e4
-    pretrainer.generator.generator_head.bias.assign(bias)
-    x = {
-        "token_ids": np.array([[2, 3, 39, 5, 0, 0], [2, 39, 7, 39, 9, 3]]),
-        "segment_ids": np.zeros((2, 6), "int32"),
-        "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1] * 6]),
-        "mask_positions": np.array([[2, 0], [1, 3]]),
-        "mask_ids": np.array([[11, 0], [7, 12]]),
-        "mask_weights": np.array([[1.0, 0.0], [1.0, 1.0]], "float32"),
-    }
+    x = always_sample_seven(pretrainer)
     out = numpy_of(pretrainer(x))
 
     gen_logits = keras.ops.convert_to_numpy(pretrainer.generator(
@@ -232,17 +236,7 @@ def test_generator_is_a_quarter_of_the_discriminator():
 
 def test_pretraining_metrics_match_a_numpy_count():
     pretrainer = ElectraPretrainer(backbone(8, 40), backbone(16, 40), seed=3)
-    bias = np.zeros(40, "float32")
-    bias[7] = 1e4  # every sample is 7
-    pretrainer.generator.generator_head.bias.assign(bias)
-    x = {
-        "token_ids": np.array([[2, 3, 39, 5, 0, 0], [2, 39, 7, 39, 9, 3]]),
-        "segment_ids": np.zeros((2, 6), "int32"),
-        "padding_mask": np.array([[1, 1, 1, 1, 0, 0], [1] * 6]),
-        "mask_positions": np.array([[2, 0], [1, 3]]),
-        "mask_ids": np.array([[11, 0], [7, 12]]),
-        "mask_weights": np.array([[1.0, 0.0], [1.0, 1.0]], "float32"),
-    }
+    x = always_sample_seven(pretrainer)
     out = numpy_of(pretrainer(x))
     # Masks at (0, 2), (1, 1), (1, 3); the sample 7 equals the original
     # only at (1, 1): two of three masked tokens are replaced.
