@@ -204,6 +204,7 @@ def write_plot(summary, labels, path):
     axis.axhline(TFIDF_ACCURACY, color="grey", linestyle="--",
                  label="TF-IDF + LR (4,000 labels)")
     axis.set_xscale("log")
+    axis.minorticks_off()
     axis.set_xticks(labels, [f"{n:,}" for n in labels])
     axis.set_xlabel("training reviews (labels)")
     axis.set_ylabel("test accuracy (1,000 reviews)")
