@@ -317,7 +317,7 @@ def test_a_saved_pair_loads_as_each_task_and_as_a_pretrainer(tmp_path):
     pretrainer = ElectraPretrainer(generator, discriminator, preprocessor)
     path = str(tmp_path / "pair")
     pretrainer.save_to_preset(path)
-    with pytest.raises(FileExistsError, match="never overwrites"):
+    with pytest.raises(FileExistsError, match="already exists"):
         pretrainer.save_to_preset(path)
 
     x = {k: keras.ops.convert_to_numpy(v)

@@ -1,10 +1,10 @@
 import os
-import shutil
 
 import keras
 from keras import ops
 from keras_hub.models import Task
 
+from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.layers.replaced_token_sampler import ReplacedTokenSampler
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_discriminator import ElectraDiscriminator
@@ -300,8 +300,8 @@ class ElectraPretrainer(Task):
         to `preset_dir/generator`. `ElectraDiscriminator`, `ElectraClassifier`
         and every other encoder task load the discriminator from it,
         `ElectraMaskedLM` the generator, `ElectraPretrainer.from_preset` both.
-        The folder is written beside the destination and renamed into place;
-        an existing `preset_dir` is refused.
+        The folder is written beside the destination and renamed into place
+        (`atomic_dir`); an existing `preset_dir` is refused.
 
         Args:
             preset_dir: path of the new preset folder.
@@ -313,31 +313,20 @@ class ElectraPretrainer(Task):
             ElectraMaskedLMPreprocessor,
         )
 
-        preset_dir = os.fspath(preset_dir)
-        if os.path.exists(preset_dir):
-            raise FileExistsError(
-                f"{preset_dir!r} exists; save_to_preset never overwrites a "
-                "preset. Remove it or choose another folder."
-            )
-        staging = f"{preset_dir}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
         tokenizer = getattr(self.preprocessor, "tokenizer", None)
         length = getattr(self.preprocessor, "sequence_length", None)
-        pairs = (
-            (self.discriminator, ElectraDiscriminatorPreprocessor, staging),
-            (self.generator, ElectraMaskedLMPreprocessor,
-             os.path.join(staging, "generator")),
-        )
-        try:
-            for task, preprocessor_cls, folder in pairs:
+        with atomic_dir(preset_dir) as staging:
+            for task, preprocessor_cls, folder in (
+                (self.discriminator, ElectraDiscriminatorPreprocessor,
+                 staging),
+                (self.generator, ElectraMaskedLMPreprocessor,
+                 os.path.join(staging, "generator")),
+            ):
                 task.preprocessor = None
                 if tokenizer is not None:
                     task.preprocessor = preprocessor_cls(
                         tokenizer, sequence_length=length)
                 task.save_to_preset(folder)
-            os.replace(staging, preset_dir)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def generator_backbone_for(discriminator_backbone, width_fraction=0.25,
