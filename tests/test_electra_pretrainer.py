@@ -445,3 +445,13 @@ def test_pretraining_continues_from_a_google_tf1_checkpoint(tmp_path):
     pretrainer = ElectraPretrainer.from_preset(prefix, num_heads=2)
     assert pretrainer.preprocessor is None  # no vocab.txt beside it
     _check_continues(pretrainer, discriminator, generator)
+
+
+def test_a_discriminator_without_generator_is_refused(tmp_path):
+    from convert_fixtures import save_hf
+
+    discriminator, _ = _hf_pair()
+    save_hf(discriminator, str(tmp_path / "discriminator"))
+    with pytest.raises(ValueError, match="holds no generator.*"
+                       "generator_preset="):
+        ElectraPretrainer.from_preset(str(tmp_path / "discriminator"))

@@ -1,6 +1,7 @@
 import os
 
 import keras
+import numpy as np
 from keras import ops
 from keras_hub.models import Task
 
@@ -269,6 +270,14 @@ class ElectraPretrainer(Task):
             generator_preset or preset, load_weights=load_weights,
             preprocessor=None, checkpoint_part="generator",
         )
+        if generator_preset is None and _same_encoder(generator, discriminator):
+            raise ValueError(
+                f"{preset!r} holds no generator (only a discriminator), so "
+                "there is nothing to pre-train it against. Pass "
+                "`generator_preset=`, e.g. \"hf://google/electra-small-"
+                "generator\" beside \"hf://google/electra-small-"
+                "discriminator\"."
+            )
         preprocessor = None
         try:
             preprocessor = ElectraPretrainerPreprocessor.from_preset(
@@ -276,8 +285,10 @@ class ElectraPretrainer(Task):
                 mask_selection_length=mask_selection_length
                 or int(0.15 * sequence_length) + 1,
             )
-        except (FileNotFoundError, ValueError):
-            pass  # A checkpoint without vocabulary: integer inputs only.
+        except (FileNotFoundError, ValueError) as error:
+            if "tokenizer" not in str(error).lower():
+                raise
+            # A checkpoint without vocabulary: integer inputs only.
         pretrainer = cls(generator.backbone, discriminator.backbone,
                          preprocessor, **kwargs)
         pretrainer.discriminator.discriminator_head.set_weights(
@@ -397,6 +408,17 @@ SCALAR_METRICS = (
     "generator_loss", "generator_accuracy", "discriminator_loss",
     "discriminator_accuracy", "replaced_fraction",
 )
+
+
+def _same_encoder(generator, discriminator):
+    """Whether the "generator" was read from the discriminator's encoder."""
+    ours, theirs = generator.backbone, discriminator.backbone
+    if ours.get_config() != {**theirs.get_config(), "name": ours.name}:
+        return False
+    return all(
+        np.array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+        for a, b in zip(ours.weights, theirs.weights)
+    )
 
 
 def share_embeddings(generator_backbone, discriminator_backbone):
