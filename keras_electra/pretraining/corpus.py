@@ -6,17 +6,19 @@ import tensorflow as tf
 from keras_electra.pretraining.sequence_packer import SequencePacker
 
 
-
 def pretraining_dataset(corpus, tokenizer, sequence_length=128, seed=None):
     """A corpus as a `tf.data.Dataset` of packed pre-training sequences.
 
     The corpus is read lazily, in the format of Google's
     `build_pretraining_dataset.py`: one sentence (or paragraph) per line, a
-    blank line between documents. Lines are tokenized in batches and packed
+    blank line between documents. Each document's lines are tokenized in one
+    call (tf.text, inside the pipeline) and packed
     by `SequencePacker` into `[CLS] A [SEP] B [SEP]` sequences of exactly
     `sequence_length` ids, so nothing but the sequence being built is held
     in memory. Documents shorter than the length give shorter, padded
-    sequences. Each element is a dict of `token_ids`, `segment_ids` and
+    sequences. The corpus is checked once up front, in one streaming pass
+    (every file decodes as UTF-8, some line is not blank), so that a bad
+    corpus fails here and not inside `fit`. Each element is a dict of `token_ids`, `segment_ids` and
     `padding_mask`, which `ElectraPretrainerPreprocessor` (and
     `ElectraMaskedLMPreprocessor`) mask. Shuffle, repeat and batch it as any
     dataset; every pass re-reads the corpus.
@@ -105,7 +107,7 @@ def _looks_like_paths(corpus):
 def _file_documents(paths):
     for path in paths:
         document = []
-        for number, line in _lines(path):
+        for line in _lines(path):
             if line.strip():
                 document.append(line)
             elif document:
@@ -120,7 +122,7 @@ def _lines(path):
     with opener(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try:
-                yield number, raw.decode("utf-8")
+                yield raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise ValueError(
                     f"{str(path)!r} is not UTF-8 text: line {number} cannot "
