@@ -19,6 +19,10 @@ class ElectraMaskedLMPreprocessor(ElectraPresetMixin, MaskedLMPreprocessor):
     (BERT's and ELECTRA's 80/10/10 with the defaults; ELECTRA's generator was
     trained with `mask_token_rate=0.85, random_token_rate=0.0`).
 
+    Already packed inputs (a dict of `token_ids`, `segment_ids` and
+    `padding_mask`, as `keras_electra.pretraining.pretraining_dataset` yields)
+    are only masked.
+
     Returns `(x, y, sample_weight)`: `x` holds `token_ids`, `segment_ids`,
     `padding_mask` and `mask_positions`; `y` the original ids at the masked
     positions; `sample_weight` is 0 where `mask_positions` is padding.

@@ -14,7 +14,8 @@ class ElectraPretrainerPreprocessor(ElectraMaskedLMPreprocessor):
     are, none becomes a random token), and hands the original ids
     (`mask_ids`) and `mask_weights` to the model inside `x`, because the
     pre-trainer needs them to build the discriminator's input. `y` and
-    `sample_weight` are therefore `None`.
+    `sample_weight` are therefore `None`. Takes raw strings, or the packed
+    sequences of `keras_electra.pretraining.pretraining_dataset`.
 
     Args:
         tokenizer: an `ElectraTokenizer`.
