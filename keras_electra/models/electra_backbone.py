@@ -6,6 +6,7 @@ from keras_electra.layers.electra_embedding import ElectraEmbedding
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
 )
+from keras_electra.models.electra_layout_map import electra_layout_map
 from keras_electra.models.input_checks import check_backbone_inputs
 
 
@@ -128,6 +129,47 @@ class ElectraBackbone(ElectraPresetMixin, Backbone):
     def call(self, inputs, training=None, mask=None):
         check_backbone_inputs(self, inputs)
         return super().call(inputs, training=training, mask=mask)
+
+    @staticmethod
+    def get_layout_map(
+        device_mesh,
+        model_parallel_dim_name="model",
+        data_parallel_dim_name="batch",
+    ):
+        """A `keras.distribution.LayoutMap` for model-parallel training.
+
+        Shards, along `model_parallel_dim_name`, the embedding tables (by
+        `embedding_dim`), the attention projections (by head), the
+        feed-forward kernels (by intermediate unit) and the first dense
+        layer of every task head; everything else is replicated. Weights
+        are not split along the data axis. It serves the backbone, every
+        task and `ElectraPretrainer` (both of its networks). The sharded
+        sizes (`embedding_dim`, `num_heads`, `intermediate_dim`,
+        `hidden_dim`) must divide by the size of the model axis.
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`.
+            model_parallel_dim_name: the mesh axis that splits weights.
+            data_parallel_dim_name: the mesh axis that splits the batch; it
+                is checked here and given to `keras.distribution.
+                ModelParallel(batch_dim_name=...)` by the caller.
+
+        Example:
+        ```python
+        devices = keras.distribution.list_devices()
+        mesh = keras.distribution.DeviceMesh(
+            (1, len(devices)), ("batch", "model"), devices)
+        layout_map = ElectraBackbone.get_layout_map(mesh)
+        distribution = keras.distribution.ModelParallel(
+            layout_map=layout_map, batch_dim_name="batch")
+        with distribution.scope():
+            classifier = ElectraClassifier.from_preset(
+                "electra_tiny_uncased_en", num_classes=2)
+        ```
+        """
+        return electra_layout_map(
+            device_mesh, model_parallel_dim_name, data_parallel_dim_name
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -5,6 +5,7 @@ from keras_hub.src.utils.tensor_utils import any_equal
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_causal_lm_preprocessor import (
     ElectraCausalLMPreprocessor,
@@ -13,7 +14,9 @@ from keras_electra.models.input_checks import check_backbone_inputs
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLM(ElectraPresetMixin, CausalLM):
+class ElectraCausalLM(
+    ElectraPresetMixin, DistributableBatches, CausalLM
+):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
     The backbone's embeddings and transformer blocks run with a causal

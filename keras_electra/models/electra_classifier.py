@@ -6,6 +6,7 @@ from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_classification_head import (
     ElectraClassificationHead,
 )
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_classifier_preprocessor import (
     ElectraClassifierPreprocessor,
@@ -27,7 +28,9 @@ PROBLEM_TYPES = (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(ElectraPresetMixin, TextClassifier):
+class ElectraClassifier(
+    ElectraPresetMixin, DistributableBatches, TextClassifier
+):
     """ELECTRA for sequence classification and regression.
 
     HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the

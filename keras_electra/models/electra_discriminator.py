@@ -8,6 +8,7 @@ from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_discriminator_head import (
     ElectraDiscriminatorHead,
 )
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_discriminator_preprocessor import (
     ElectraDiscriminatorPreprocessor,
@@ -21,7 +22,9 @@ from keras_electra.models.text_inputs import vocabulary_of
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminator(ElectraPresetMixin, Task):
+class ElectraDiscriminator(
+    ElectraPresetMixin, DistributableBatches, Task
+):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 
     `ElectraDiscriminatorHead` (Dense -> activation -> Dense(1)) on every

@@ -5,6 +5,7 @@ from keras_hub.models import MaskedLM
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_masked_lm_preprocessor import (
     ElectraMaskedLMPreprocessor,
@@ -21,7 +22,9 @@ MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLM(ElectraPresetMixin, MaskedLM):
+class ElectraMaskedLM(
+    ElectraPresetMixin, DistributableBatches, MaskedLM
+):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
     The backbone's sequence output is gathered at `mask_positions` and passed

@@ -4,6 +4,7 @@ from keras_hub.models import Task
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
@@ -29,7 +30,9 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(ElectraPresetMixin, Task):
+class ElectraMultipleChoice(
+    ElectraPresetMixin, DistributableBatches, Task
+):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs

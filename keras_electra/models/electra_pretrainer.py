@@ -7,6 +7,7 @@ from keras_hub.models import Task
 
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.layers.replaced_token_sampler import ReplacedTokenSampler
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_discriminator import ElectraDiscriminator
 from keras_electra.models.electra_masked_lm import ElectraMaskedLM
@@ -17,7 +18,7 @@ from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraPretrainer(Task):
+class ElectraPretrainer(DistributableBatches, Task):
     """Replaced-token-detection pre-training of ELECTRA with `fit()`.
 
     A small generator (an `ElectraMaskedLM`) predicts the masked tokens; its

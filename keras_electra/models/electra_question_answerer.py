@@ -4,6 +4,7 @@ from keras_hub.models import Task
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_question_answerer_preprocessor import (
     ElectraQuestionAnswererPreprocessor,
@@ -17,7 +18,9 @@ MASKED_LOGIT = -10000.0
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
+class ElectraQuestionAnswerer(
+    ElectraPresetMixin, DistributableBatches, Task
+):
     """ELECTRA for extractive question answering (SQuAD-style spans).
 
     A Dense(2) layer on every token gives the logits that the answer starts

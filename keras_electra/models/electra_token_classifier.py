@@ -5,6 +5,7 @@ from keras_hub.models import Task
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
+from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_token_classifier_preprocessor import (
     IGNORE_LABEL,
@@ -18,7 +19,9 @@ from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifier(ElectraPresetMixin, Task):
+class ElectraTokenClassifier(
+    ElectraPresetMixin, DistributableBatches, Task
+):
     """ELECTRA with a label for every token (NER, POS tagging, chunking).
 
     Dropout -> Dense(num_classes) on every token of the backbone output, as
