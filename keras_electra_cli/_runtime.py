@@ -106,8 +106,9 @@ def prepare_environment(args):
         os.environ["KERAS_BACKEND"] = backend
     if not args.verbose:
         # 3 also hides the C++ ERROR lines (a failed cuInit on a machine
-        # without GPUs); Python exceptions still reach the user.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # without GPUs); Python exceptions still reach the user. Set even
+        # over a user's own value: --verbose is the switch for these logs.
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 

@@ -88,6 +88,8 @@ def run(args):
                            "pass --overwrite to replace it or choose another "
                            "-o/--output")
     rows = _read(args)
+    # Data problems are reported before the seconds of importing Keras.
+    train, validation, names = _examples(rows, args)
     heavy_imports(args)
     import keras
 
@@ -96,7 +98,6 @@ def run(args):
     from keras_electra_cli._progress import Steps
 
     keras.utils.set_random_seed(args.seed)
-    train, validation, names = _examples(rows, args)
     with Steps(total=1) as steps:
         task = steps.run(f"loading {args.preset}", _build, args, names,
                          train[0])

@@ -177,7 +177,13 @@ def save_preset(model, tokenizer, recipe, record, output, overwrite=False):
         model.preprocessor = ElectraMaskedLMPreprocessor(
             tokenizer, sequence_length=recipe.sequence_length)
     with atomic_dir(output, overwrite=overwrite) as folder:
-        model.save_to_preset(folder)
+        # `ElectraPretrainer.save_to_preset` refuses an existing folder (the
+        # staging one): it writes a new one inside, moved up entry by entry.
+        inner = os.path.join(folder, "preset")
+        model.save_to_preset(inner)
+        for name in os.listdir(inner):
+            os.replace(os.path.join(inner, name), os.path.join(folder, name))
+        os.rmdir(inner)
         with open(os.path.join(folder, "training.json"), "w") as f:
             json.dump(record, f, indent=2)
 
