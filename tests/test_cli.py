@@ -96,3 +96,282 @@ def test_usage_errors(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+# --- the whole command line, as a user runs it (subprocesses) ---------------
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from keras_electra_cli import build_parser  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REVIEWS = os.path.join(ROOT, "keras_electra", "data", "fine_foods",
+                       "train.csv")
+# TensorFlow's native log lines (absl-style prefixes) and notices.
+NATIVE_LOG = re.compile(
+    r"^[IWEF]\d{4} |absl::InitializeLog|cuInit|oneDNN|cuda_|cpu_feature_guard",
+    re.MULTILINE)
+COMMANDS = ("finetune", "predict", "fill-mask", "export", "pretrain",
+            "convert", "presets")
+
+
+def cli(*argv, stdin=None, timeout=600):
+    """`python -m keras_electra_cli ARGV` as a user's shell runs it: no
+    TF_CPP_MIN_LOG_LEVEL of ours in the environment."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONPATH")}
+    env.update(KERAS_BACKEND=keras.backend.backend(), HF_HUB_OFFLINE="1",
+               PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_electra_cli", *argv], input=stdin,
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+
+
+def reviews_csv(path, count):
+    """The first `count` bundled training reviews (columns review, score)."""
+    with open(REVIEWS, encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.DictReader(io.StringIO("".join(lines))))[:count]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv_module.DictWriter(f, ["review", "score"],
+                                       extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def test_help_of_every_command_without_tensorflow():
+    code = (
+        "import sys\n"
+        "from keras_electra_cli import main\n"
+        f"for command in {list(COMMANDS)!r} + [None]:\n"
+        "    try:\n"
+        "        main(([command] if command else []) + ['--help'])\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, (command, e.code)\n"
+        "from keras_electra_cli import presets\n"
+        "assert len(presets.presets()) == 7\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "               ('tensorflow', 'keras', 'keras_hub', 'keras_electra',\n"
+        "                'jax', 'torch'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "HEAVY []" in result.stdout
+    assert "finetune" in result.stdout and "--layer-decay" in result.stdout
+    assert not NATIVE_LOG.search(result.stderr), result.stderr
+
+
+def test_help_shows_every_default():
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    assert set(subparsers) == set(COMMANDS)
+    for name, subparser in subparsers.items():
+        text = " ".join(subparser.format_help().split())
+        for action in subparser._actions:
+            if action.default in (None, False, "==SUPPRESS=="):
+                continue
+            if not action.option_strings:
+                continue
+            assert f"(default: {action.default})" in text, (name,
+                                                           action.dest)
+
+
+@pytest.mark.parametrize("argv", [
+    ["finetune"],                                   # DATA missing
+    ["finetune", "x.csv", "--epochs", "0"],
+    ["finetune", "x.csv", "--validation-split", "1.5"],
+    ["finetune", "x.csv", "--task", "summarizer"],
+    ["predict"],
+    ["nonsense"],
+])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "usage: keras-electra" in capsys.readouterr().err
+
+
+def test_data_errors_are_one_line_and_exit_1(tmp_path):
+    data = tmp_path / "reviews.csv"
+    reviews_csv(data, 4)
+    result = cli("finetune", str(data), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "no column 'text'" in lines[0]
+    assert "--text-column" in lines[0]           # says what to do
+    assert not (tmp_path / "out").exists()
+    verbose = cli("finetune", str(data), "--verbose")
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr
+    unknown = cli("finetune", str(tmp_path / "reviews.xlsx"))
+    assert unknown.returncode == 1
+    assert ".csv" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    """One `finetune` run on 16 bundled reviews, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("finetune")
+    data = folder / "reviews.csv"
+    rows = reviews_csv(data, 16)
+    output = folder / "model"
+    result = cli("finetune", str(data), "--text-column", "review",
+                 "--label-column", "score", "--epochs", "1",
+                 "--batch-size", "8", "--sequence-length", "32",
+                 "--validation-split", "0.25", "-o", str(output))
+    return output, result, rows
+
+
+def test_finetune_writes_model_preset_and_metrics(finetuned):
+    output, result, _ = finetuned
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not NATIVE_LOG.search(result.stderr), result.stderr[-3000:]
+    assert "fine-tuning" in result.stderr                  # progress bar
+    assert "fine-tuned ElectraClassifier" in result.stdout  # summary
+    assert "validation (4 examples)" in result.stdout
+    with open(output / "metrics.json") as f:
+        metrics = json.load(f)
+    assert metrics["train_examples"] == 12
+    assert metrics["validation_examples"] == 4
+    assert metrics["label_names"] == ["great", "other"]
+    assert metrics["learning_rate"] == 2e-4          # the tiny preset's
+    assert len(metrics["history"]["loss"]) == 1
+    assert 0 <= metrics["validation"]["sparse_categorical_accuracy"] <= 1
+    task = keras.saving.load_model(output / "model.keras")
+    assert task.label_names == ["great", "other"]
+    assert task.preprocessor.sequence_length == 32
+    assert (output / "preset" / "task.weights.h5").is_file()
+
+
+def softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def test_predict_stdin_and_file_match_the_model(finetuned, tmp_path):
+    output, _, rows = finetuned
+    texts = ["Tastes great, will buy again.", "Stale and bland."]
+    result = cli("predict", str(output), stdin="\n".join(texts) + "\n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not NATIVE_LOG.search(result.stderr)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    task = keras.saving.load_model(output / "model.keras")
+    expected = softmax(np.asarray(task.predict(texts, verbose=0), "float64"))
+    for line, text, probabilities in zip(lines, texts, expected):
+        assert line["text"] == text
+        assert line["label"] == ["great", "other"][int(probabilities.argmax())]
+        np.testing.assert_allclose(
+            [line["probabilities"]["great"], line["probabilities"]["other"]],
+            probabilities, atol=1e-5)
+        assert line["score"] == max(line["probabilities"].values())
+    assert len(lines) == 2
+
+    data = tmp_path / "more.jsonl"
+    with open(data, "w") as f:
+        for row in rows[:3]:
+            f.write(json.dumps({"review": row["review"]}) + "\n")
+    out = tmp_path / "predictions.jsonl"
+    result = cli("predict", str(output / "model.keras"), str(data),
+                 "--text-column", "review", "-o", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out) as f:
+        predicted = [json.loads(line) for line in f]
+    assert [p["text"] for p in predicted] == [r["review"] for r in rows[:3]]
+
+
+def test_export_serves_what_predict_predicts(finetuned, tmp_path):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 - registers the SavedModel's ops
+
+    output, _, _ = finetuned
+    dest = tmp_path / "serving" / "1"
+    result = cli("export", str(output), str(dest))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not NATIVE_LOG.search(result.stderr)
+    assert "serving_default(text) -> label" in result.stdout
+    texts = ["Tastes great, will buy again.", "Stale and bland."]
+    served = tf.saved_model.load(str(dest)).signatures["serving_default"](
+        text=tf.constant(texts))
+    task = keras.saving.load_model(output / "model.keras")
+    expected = softmax(np.asarray(task.predict(texts, verbose=0), "float64"))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected,
+                               atol=1e-5)
+    again = cli("export", str(output), str(dest))
+    assert again.returncode == 1
+    assert "--overwrite" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_fill_mask_uses_the_bundled_generator():
+    result = cli("fill-mask", "This coffee tastes [MASK].", "--top-k", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not NATIVE_LOG.search(result.stderr)
+    line = json.loads(result.stdout)
+    predictions = line["predictions"]
+    assert len(predictions) == 3
+    scores = [p["score"] for p in predictions]
+    assert scores == sorted(scores, reverse=True)
+    # A fresh head would give about 1 / 8,000 to every piece.
+    assert scores[0] > 0.01
+    assert predictions[0]["token_str"] in predictions[0]["sequence"]
+
+
+def test_convert_a_bundled_preset_to_huggingface(tmp_path, capsys):
+    dest = tmp_path / "tiny_hf"
+    assert main(["convert", "electra_tiny_uncased_en", str(dest),
+                 "--to", "huggingface"]) == 0
+    reference, difference = reported_difference(capsys.readouterr().out)
+    assert reference == "the exported HF model"
+    assert difference <= 1e-5
+    assert (dest / "config.json").is_file()
+
+
+def test_pretrain_writes_both_presets_with_the_record(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    with open(os.path.join(ROOT, "presets", "electra_tiny_uncased_en",
+                           "README.md"), encoding="utf-8") as f:
+        corpus.write_text(f.read())
+    output = tmp_path / "my_electra"
+    result = cli("pretrain", str(corpus), "-o", str(output), "--steps", "4",
+                 "--steps-per-epoch", "2", "--batch-size", "2",
+                 "--sequence-length", "16", "--vocabulary-size", "1000",
+                 "--hidden-dim", "16", "--embedding-dim", "16",
+                 "--num-layers", "1", "--num-heads", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not NATIVE_LOG.search(result.stderr)
+    assert "pre-training" in result.stderr                    # progress bar
+    assert "pre-trained" in result.stdout                     # summary
+    with open(output / "training.json") as f:
+        record = json.load(f)
+    assert record["steps"] == 4
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert "replaced_auc" in record["last_epoch"]
+    assert record["corpus"]["tokens_per_pass"] > 0
+    from keras_electra import ElectraMaskedLM
+    from keras_electra.convert import from_preset as load
+
+    discriminator = load(str(output))
+    assert type(discriminator).__name__ == "ElectraDiscriminator"
+    assert discriminator.backbone.hidden_dim == 16
+    generator = ElectraMaskedLM.from_preset(str(output))
+    assert generator.backbone.hidden_dim == 4      # a quarter of the width
+
+
+def test_presets_prints_every_name_with_its_facts(capsys):
+    from keras_electra import list_presets
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, metadata in list_presets().items():
+        assert f"{name}  {metadata['params']:,} parameters" in out
+        assert f"presets/{name}/README.md" in out
+    assert out.count("licence:  Apache-2.0") == 7
