@@ -102,21 +102,20 @@ def run(args):
         task = steps.run(f"loading {args.preset}", _build, args, names,
                          train[0])
     rate = args.learning_rate or _default_rate(task)
-    task.compile(optimizer=_optimizer(rate, args.layer_decay),
-                 jit_compile=False)
+    task.compile(optimizer=_optimizer(rate, args.layer_decay))
     history = task.fit(
         *_fit_data(args.task, train), batch_size=args.batch_size,
         epochs=args.epochs, verbose=2 if args.verbose else 0,
         callbacks=[FitProgress("fine-tuning")],
     ).history
     figures = {}
-    if validation[0]:
+    if _count(validation):
         figures = _evaluate(task, args, validation)
     record = {
         "task": type(task).__name__, "preset": args.preset,
         "data": os.path.abspath(args.data),
-        "train_examples": len(train[0]),
-        "validation_examples": len(validation[0]),
+        "train_examples": _count(train),
+        "validation_examples": _count(validation),
         "label_names": names, "learning_rate": rate,
         "keras_backend": keras.config.backend(),
         "parameters": int(task.count_params()),
@@ -167,6 +166,13 @@ def _examples(rows, args):
     split = {"train": order[held:], "validation": order[:held]}
     return (_take(inputs, labels, split["train"]),
             _take(inputs, labels, split["validation"]), names)
+
+
+def _count(split):
+    """Examples in a split `(inputs, targets)`: inputs may be a tuple of
+    columns, targets a dict of columns (question answering)."""
+    targets = split[1]
+    return len(targets["text"] if isinstance(targets, dict) else targets)
 
 
 def _take(inputs, labels, indices):
@@ -231,11 +237,11 @@ def _evaluate(task, args, split):
     figures = {k: round(float(v), 6) for k, v in results.items()}
     if args.task == "question-answerer":
         questions, contexts = split[0]
+        from keras_electra_cli.predict import best_answer
+
         answers = task.answer(list(questions), list(contexts))
-        if isinstance(answers, list) and len(questions) == 1:
-            answers = [answers]
         exact = [
-            bool(found) and _normal(found[0]["answer"]) == _normal(text)
+            _normal(best_answer(found)["answer"]) == _normal(text)
             for found, text in zip(answers, split[1]["text"])
         ]
         figures["exact_match"] = round(sum(exact) / len(exact), 6)

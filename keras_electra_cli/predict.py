@@ -103,14 +103,8 @@ def _predict(task, kind, inputs):
     if kind == "question-answerer":
         questions, contexts = inputs
         answers = task.answer(list(questions), list(contexts))
-        if len(questions) == 1:
-            answers = [answers]
-        results = []
-        for question, found in zip(questions, answers):
-            best = found[0] if found else {"answer": "", "score": 0.0,
-                                           "start": 0, "end": 0}
-            results.append({"question": question, **_plain(best)})
-        return results
+        return [{"question": question, **_plain(best_answer(found))}
+                for question, found in zip(questions, answers)]
     return _choose(task, inputs)
 
 
@@ -171,6 +165,16 @@ def _choose(task, inputs):
                         "answer": options[best],
                         "probabilities": [float(p) for p in row]})
     return results
+
+
+def best_answer(found):
+    """The best answer of one question: `answer()` gives a list of dicts
+    (best first) per question, or a dict where it answers as HF's pipeline
+    does for `top_k=1`."""
+    if isinstance(found, dict):
+        return found
+    return found[0] if found else {"answer": "", "score": 0.0, "start": 0,
+                                   "end": 0}
 
 
 def _plain(answer):
