@@ -53,7 +53,9 @@ def build_parser():
 
 def main(argv=None):
     """Run the command line; returns the exit code (usage errors exit 2)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv       # for records of what was run
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:

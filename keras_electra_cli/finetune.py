@@ -123,7 +123,9 @@ def run(args):
                     for k, values in history.items()},
         "validation": figures,
         "seconds": round(time.time() - started, 1),
-        "arguments": {k: v for k, v in vars(args).items() if k != "run"},
+        "command": "keras-electra " + " ".join(args.argv),
+        "arguments": {k: v for k, v in vars(args).items()
+                      if k not in ("run", "argv")},
     }
     with atomic_dir(args.output, overwrite=args.overwrite) as folder:
         task.save(os.path.join(folder, "model.keras"))

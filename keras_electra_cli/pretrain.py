@@ -15,7 +15,6 @@ from --work. The defaults are the bundled tiny preset's recipe.
 """
 
 import os
-import sys
 import time
 
 from keras_electra_cli._runtime import CommandError
@@ -120,8 +119,9 @@ def run(args):
         callbacks=[FitProgress("pre-training")],
         verbose=2 if args.verbose else 0)
     record = {
-        "command": "keras-electra pretrain " + " ".join(sys.argv[2:]),
-        "arguments": {k: v for k, v in vars(args).items() if k != "run"},
+        "command": "keras-electra " + " ".join(args.argv),
+        "arguments": {k: v for k, v in vars(args).items()
+                      if k not in ("run", "argv")},
         "corpus": {"files": [os.path.abspath(p) for p in args.files],
                    "vocabulary": os.path.abspath(vocabulary), **stats},
         **record,

@@ -351,6 +351,7 @@ def test_pretrain_writes_both_presets_with_the_record(tmp_path, capsys):
     with open(output / "training.json") as f:
         record = json.load(f)
     assert record["steps"] == 4
+    assert record["command"].startswith(f"keras-electra pretrain {corpus}")
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     assert "replaced_auc" in record["last_epoch"]
     assert record["corpus"]["tokens_per_pass"] > 0
