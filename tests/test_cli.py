@@ -257,13 +257,16 @@ def softmax(logits):
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def test_predict_stdin_and_file_match_the_model(finetuned, tmp_path):
+def test_predict_stdin_and_file_match_the_model(finetuned, tmp_path,
+                                                monkeypatch, capsys):
+    import io
+
     output, _, rows = finetuned
     texts = ["Tastes great, will buy again.", "Stale and bland."]
-    result = cli("predict", str(output), stdin="\n".join(texts) + "\n")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not NATIVE_LOG.search(result.stderr)
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    assert main(["predict", str(output)]) == 0
+    lines = [json.loads(line)
+             for line in capsys.readouterr().out.splitlines()]
     task = keras.saving.load_model(output / "model.keras")
     expected = softmax(np.asarray(task.predict(texts, verbose=0), "float64"))
     for line, text, probabilities in zip(lines, texts, expected):
@@ -287,16 +290,14 @@ def test_predict_stdin_and_file_match_the_model(finetuned, tmp_path):
     assert [p["text"] for p in predicted] == [r["review"] for r in rows[:3]]
 
 
-def test_export_serves_what_predict_predicts(finetuned, tmp_path):
+def test_export_serves_what_predict_predicts(finetuned, tmp_path, capsys):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - registers the SavedModel's ops
 
     output, _, _ = finetuned
     dest = tmp_path / "serving" / "1"
-    result = cli("export", str(output), str(dest))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not NATIVE_LOG.search(result.stderr)
-    assert "serving_default(text) -> label" in result.stdout
+    assert main(["export", str(output), str(dest)]) == 0
+    assert "serving_default(text) -> label" in capsys.readouterr().out
     texts = ["Tastes great, will buy again.", "Stale and bland."]
     served = tf.saved_model.load(str(dest)).signatures["serving_default"](
         text=tf.constant(texts))
@@ -304,17 +305,15 @@ def test_export_serves_what_predict_predicts(finetuned, tmp_path):
     expected = softmax(np.asarray(task.predict(texts, verbose=0), "float64"))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected,
                                atol=1e-5)
-    again = cli("export", str(output), str(dest))
-    assert again.returncode == 1
-    assert "--overwrite" in again.stderr
-    assert "Traceback" not in again.stderr
+    assert main(["export", str(output), str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "Traceback" not in err
 
 
-def test_fill_mask_uses_the_bundled_generator():
-    result = cli("fill-mask", "This coffee tastes [MASK].", "--top-k", "3")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert not NATIVE_LOG.search(result.stderr)
-    line = json.loads(result.stdout)
+def test_fill_mask_uses_the_bundled_generator(capsys):
+    assert main(["fill-mask", "This coffee tastes [MASK].", "--top-k",
+                 "3"]) == 0
+    line = json.loads(capsys.readouterr().out)
     predictions = line["predictions"]
     assert len(predictions) == 3
     scores = [p["score"] for p in predictions]
@@ -461,11 +460,11 @@ def test_finetune_multiple_choice_from_csv(tmp_path):
             writer.writerow([row["review"][:200], "I loved it.",
                              "I did not like it.",
                              0 if row["score"] == "great" else 1])
-    metrics, predicted = finetune_and_predict(tmp_path, data,
-                                              "multiple-choice")
+    metrics, predicted = finetune_and_predict(
+        tmp_path, data, "multiple-choice", validation_split="0")
     assert metrics["task"] == "ElectraMultipleChoice"
-    assert metrics["validation_examples"] == 2
-    assert "sparse_categorical_accuracy" in metrics["validation"]
+    assert metrics["train_examples"] == 8
+    assert "sparse_categorical_accuracy" in metrics["history"]
     for p in predicted:
         assert p["answer"] == ["I loved it.", "I did not like it."][
             p["choice"]]
