@@ -18,18 +18,12 @@ masked LM instead (the paper's comparison at equal compute).
 """
 
 import argparse
-import collections
 import csv
 import gzip
 import json
-import math
 import os
 import re
-import shutil
 import sys
-import time
-
-import numpy as np
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DATA = os.path.join(ROOT, "keras_electra", "data")
@@ -136,148 +130,20 @@ def prepare_corpus(corpus_dir, vocabulary_size):
     return paths, vocabulary
 
 
-def corpus_statistics(paths, tokenizer, sequence_length):
-    """Sequences per file and the unigram entropy of the corpus's tokens
-    (nats): the loss of a generator that only knows word frequencies."""
-    from keras_electra.pretraining import pretraining_dataset
-
-    counts = collections.Counter()
-    sequences = {}
-    special = {tokenizer.cls_token_id, tokenizer.sep_token_id,
-               tokenizer.pad_token_id}
-    for path in paths:
-        n = 0
-        dataset = pretraining_dataset(path, tokenizer, sequence_length)
-        for batch in dataset.batch(512).as_numpy_iterator():
-            ids = batch["token_ids"][batch["padding_mask"]]
-            counts.update(ids.tolist())
-            n += len(batch["token_ids"])
-        sequences[os.path.basename(path)] = n
-    for token in special:
-        counts.pop(token, None)
-    total = sum(counts.values())
-    p = np.array(list(counts.values()), "float64") / total
-    return {
-        "sequences_per_pass": sequences,
-        "tokens_per_pass": total,
-        "unigram_entropy_nats": round(float(-(p * np.log(p)).sum()), 4),
-    }
-
-
-def training_dataset(paths, tokenizer, preprocessor, args, weights):
-    import tensorflow as tf
-
-    from keras_electra.pretraining import pretraining_dataset
-
-    parts = [
-        pretraining_dataset(path, tokenizer, args.sequence_length,
-                            seed=args.seed + i).repeat()
-        for i, path in enumerate(paths)
-    ]
-    # Sources mixed in proportion to their size, then shuffled.
-    mixed = tf.data.Dataset.sample_from_datasets(
-        parts, weights=weights, seed=args.seed
-    )
-    return (
-        mixed.shuffle(10_000, seed=args.seed)
-        .batch(args.batch_size, drop_remainder=True)
-        .map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-# --- models -----------------------------------------------------------------
-
-def build_models(args, tokenizer):
-    from keras_electra import ElectraBackbone
-    from keras_electra import ElectraMaskedLM
-    from keras_electra import ElectraMaskedLMPreprocessor
-    from keras_electra import ElectraPretrainer
-    from keras_electra import ElectraPretrainerPreprocessor
-
-    backbone = ElectraBackbone(
-        vocabulary_size=tokenizer.vocabulary_size(),
-        num_layers=args.num_layers,
-        num_heads=args.num_heads,
-        hidden_dim=args.hidden_dim,
-        embedding_dim=args.embedding_dim,
-        intermediate_dim=4 * args.hidden_dim,
-        max_sequence_length=args.sequence_length,
-    )
-    masks = int(args.sequence_length * 0.15) + 1
-    if args.objective == "rtd":
-        preprocessor = ElectraPretrainerPreprocessor(
-            tokenizer, sequence_length=args.sequence_length,
-            mask_selection_length=masks,
-        )
-        generator = ElectraPretrainer.generator_backbone_for(
-            backbone, width_fraction=args.generator_fraction
-        )
-        model = ElectraPretrainer(generator, backbone, seed=args.seed)
-    else:
-        preprocessor = ElectraMaskedLMPreprocessor(
-            tokenizer, sequence_length=args.sequence_length,
-            mask_selection_length=masks,
-        )
-        model = ElectraMaskedLM(backbone)
-    return model, preprocessor
-
-
-def compile_model(model, args):
-    import keras
-
-    from keras_electra.optimizers import WarmupLinearDecay
-
-    warmup = int(args.steps * args.warmup_fraction)
-    if args.objective == "rtd":
-        model.compile(learning_rate=args.learning_rate, warmup_steps=warmup,
-                      total_steps=args.steps)
-        return
-    optimizer = keras.optimizers.AdamW(
-        WarmupLinearDecay(args.learning_rate, warmup, args.steps),
-        weight_decay=0.01, global_clipnorm=1.0, epsilon=1e-6,
-    )
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=["accuracy"],
-    )
-
-
-def save_preset(model, tokenizer, args, record):
-    from keras_electra import ElectraMaskedLMPreprocessor
-    from keras_electra import ElectraPretrainerPreprocessor
-
-    staging = args.output + ".tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    # The dataset was masked in tf.data; the saved models get preprocessors
-    # for raw strings.
-    if args.objective == "rtd":
-        model.preprocessor = ElectraPretrainerPreprocessor(
-            tokenizer, sequence_length=args.sequence_length)
-    else:
-        model.preprocessor = ElectraMaskedLMPreprocessor(
-            tokenizer, sequence_length=args.sequence_length)
-    model.save_to_preset(staging)
-    with open(os.path.join(staging, "training.json"), "w") as f:
-        json.dump(record, f, indent=2)
-    # This script is the explicit request to replace the preset it makes.
-    shutil.rmtree(args.output, ignore_errors=True)
-    os.replace(staging, args.output)
-
-
 # --- main -------------------------------------------------------------------
 
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import tensorflow as tf
 
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from keras_electra import ElectraTokenizer
+    from keras_electra.pretraining.recipe import PretrainingRecipe
+    from keras_electra.pretraining.recipe import corpus_statistics
+    from keras_electra.pretraining.recipe import pretrain
+    from keras_electra.pretraining.recipe import save_preset
 
     paths, vocabulary = prepare_corpus(args.corpus_dir, args.vocabulary_size)
     tokenizer = ElectraTokenizer(vocabulary=vocabulary)
@@ -293,76 +159,23 @@ def main(argv=None):
     if args.prepare_only:
         return
 
-    keras.utils.set_random_seed(args.seed)
-    model, preprocessor = build_models(args, tokenizer)
-    compile_model(model, args)
-    weights = [float(n) for n in stats["sequences_per_pass"].values()]
-    dataset = training_dataset(paths, tokenizer, preprocessor, args, weights)
-    os.makedirs(args.work, exist_ok=True)
-    log = os.path.join(args.work, "epochs.jsonl")
-    started = time.time()
-    epochs = math.ceil(args.steps / args.steps_per_epoch)
-    history = model.fit(
-        dataset,
-        steps_per_epoch=args.steps_per_epoch,
-        epochs=epochs,
-        verbose=2,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(args.work, "backup")),
-            EpochLog(log, args.batch_size * args.sequence_length
-                     * args.steps_per_epoch),
-        ],
-    )
-    with open(log) as f:
-        epochs_logged = [json.loads(line) for line in f]
+    recipe = PretrainingRecipe.from_arguments(args)
+    model, record = pretrain(recipe, paths, tokenizer, stats, args.work)
     record = {
         "command": "python scripts/make_tiny_preset.py "
                    + " ".join(sys.argv[1:] if argv is None else argv),
-        "objective": args.objective,
         "arguments": vars(args),
         "corpus": {
             "files": [os.path.relpath(p, ROOT) for p in paths],
             "vocabulary": os.path.basename(vocabulary),
             **stats,
         },
-        "parameters": int(model.count_params()),
-        "keras_backend": keras.config.backend(),
-        "steps": epochs * args.steps_per_epoch,
-        "seconds_this_process": round(time.time() - started),
-        "seconds_training": round(sum(e["seconds"] for e in epochs_logged)),
-        "tokens_per_second": round(
-            sum(e["tokens"] for e in epochs_logged)
-            / sum(e["seconds"] for e in epochs_logged)),
-        "first_epoch": epochs_logged[0],
-        "last_epoch": epochs_logged[-1],
-        "epochs": epochs_logged,
+        **record,
     }
-    del history
-    save_preset(model, tokenizer, args, record)
+    # This script is the explicit request to replace the preset it makes.
+    save_preset(model, tokenizer, recipe, record, args.output,
+                overwrite=True)
     print(f"wrote {args.output}", flush=True)
-
-
-def EpochLog(path, tokens_per_epoch):
-    import keras
-
-    class _EpochLog(keras.callbacks.Callback):
-        """Appends each epoch's metrics, duration and throughput to a JSON
-        lines file (one record per epoch, kept across restarts)."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.time() - self.started
-            entry = {"epoch": epoch + 1, "seconds": round(seconds, 1),
-                     "tokens": tokens_per_epoch,
-                     "tokens_per_second": round(tokens_per_epoch / seconds),
-                     **{k: round(float(v), 5) for k, v in logs.items()}}
-            with open(path, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-
-    return _EpochLog()
 
 
 if __name__ == "__main__":
