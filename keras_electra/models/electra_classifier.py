@@ -12,6 +12,7 @@ from keras_electra.models.electra_classifier_preprocessor import (
 )
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 try:
@@ -27,7 +28,7 @@ PROBLEM_TYPES = (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(ElectraPresetMixin, TextClassifier):
+class ElectraClassifier(SavedCompileMixin, ElectraPresetMixin, TextClassifier):
     """ELECTRA for sequence classification and regression.
 
     HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the
@@ -139,13 +140,6 @@ class ElectraClassifier(ElectraPresetMixin, TextClassifier):
         keras.Model.compile(
             self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
-
-    def compile_from_config(self, config):
-        # `compile()` only fills in the "auto" defaults, so the arguments a
-        # `.keras` file saved can be replayed through it.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def _from_logits(self, probability_activation):
         return self.activation != keras.activations.get(probability_activation)

@@ -10,6 +10,7 @@ from keras_electra.models.electra_masked_lm_preprocessor import (
     ElectraMaskedLMPreprocessor,
 )
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import decode_word_pieces
 from keras_electra.models.text_inputs import require_tokenizer
@@ -21,7 +22,7 @@ MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLM(ElectraPresetMixin, MaskedLM):
+class ElectraMaskedLM(SavedCompileMixin, ElectraPresetMixin, MaskedLM):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
     The backbone's sequence output is gathered at `mask_positions` and passed

@@ -9,6 +9,7 @@ from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
 )
 from keras_electra.models.input_checks import INPUT_KEYS
+from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
@@ -29,7 +30,7 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(ElectraPresetMixin, Task):
+class ElectraMultipleChoice(SavedCompileMixin, ElectraPresetMixin, Task):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs
@@ -143,13 +144,6 @@ class ElectraMultipleChoice(ElectraPresetMixin, Task):
         super().compile(
             optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
-
-    def compile_from_config(self, config):
-        # `compile()` only fills in the "auto" defaults, so the arguments a
-        # `.keras` file saved can be replayed through it.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()

@@ -14,11 +14,12 @@ from keras_electra.models.electra_token_classifier_preprocessor import (
 )
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.preprocessing_checks import check
+from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifier(ElectraPresetMixin, Task):
+class ElectraTokenClassifier(SavedCompileMixin, ElectraPresetMixin, Task):
     """ELECTRA with a label for every token (NER, POS tagging, chunking).
 
     Dropout -> Dense(num_classes) on every token of the backbone output, as
