@@ -11,10 +11,15 @@ from keras_electra.models.electra_causal_lm_preprocessor import (
 )
 from keras_electra.models.input_checks import check_backbone_inputs
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.text_inputs import check_texts
+from keras_electra.models.text_inputs import is_raw_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLM(SavedCompileMixin, ElectraPresetMixin, CausalLM):
+class ElectraCausalLM(
+    SavedCompileMixin, ElectraPresetMixin, RawTextInputsMixin, CausalLM
+):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
     The backbone's embeddings and transformer blocks run with a causal
@@ -47,6 +52,7 @@ class ElectraCausalLM(SavedCompileMixin, ElectraPresetMixin, CausalLM):
 
     backbone_cls = ElectraBackbone
     preprocessor_cls = ElectraCausalLMPreprocessor
+    text_pairs = False  # One text per example.
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -137,6 +143,12 @@ class ElectraCausalLM(SavedCompileMixin, ElectraPresetMixin, CausalLM):
         cache = ops.zeros(shape, dtype=self.compute_dtype)
         _, hidden_states, cache = self.call_with_cache(token_ids, cache, 0)
         return hidden_states, cache
+
+    def generate(self, inputs, *args, **kwargs):
+        # Raw prompts are checked here, before keras-hub's tf.data tracing.
+        if self.preprocessor is not None and is_raw_batch(inputs):
+            check_texts(inputs, "generate")
+        return super().generate(inputs, *args, **kwargs)
 
     def generate_step(self, inputs, stop_token_ids=None):
         """Generates one batch: fills `token_ids` where `padding_mask` is 0.

@@ -16,13 +16,16 @@ from keras_electra.models.replaced_token_detection_loss import (
     ReplacedTokenDetectionLoss,
 )
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.models.text_inputs import vocabulary_of
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminator(SavedCompileMixin, ElectraPresetMixin, Task):
+class ElectraDiscriminator(
+    SavedCompileMixin, ElectraPresetMixin, RawTextInputsMixin, Task
+):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 
     `ElectraDiscriminatorHead` (Dense -> activation -> Dense(1)) on every

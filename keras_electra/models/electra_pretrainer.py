@@ -14,11 +14,12 @@ from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraPretrainer(SavedCompileMixin, Task):
+class ElectraPretrainer(SavedCompileMixin, RawTextInputsMixin, Task):
     """Replaced-token-detection pre-training of ELECTRA with `fit()`.
 
     A small generator (an `ElectraMaskedLM`) predicts the masked tokens; its

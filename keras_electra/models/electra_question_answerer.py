@@ -10,6 +10,7 @@ from keras_electra.models.electra_question_answerer_preprocessor import (
 )
 from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.models.span_loss import SpanLoss
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
@@ -18,7 +19,9 @@ MASKED_LOGIT = -10000.0
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswerer(SavedCompileMixin, ElectraPresetMixin, Task):
+class ElectraQuestionAnswerer(
+    SavedCompileMixin, ElectraPresetMixin, RawTextInputsMixin, Task
+):
     """ELECTRA for extractive question answering (SQuAD-style spans).
 
     A Dense(2) layer on every token gives the logits that the answer starts
