@@ -260,7 +260,7 @@ def missing_folder_error(handle):
 
 def unknown_preset_error(handle):
     names = sorted({**backbone_presets, **bundled_presets})
-    close = difflib.get_close_matches(handle, names, n=3, cutoff=0.6)
+    close = difflib.get_close_matches(handle, names, n=3, cutoff=0.8)
     if close:
         return ValueError(
             f"Unknown preset {handle!r}. Did you mean "

@@ -54,7 +54,11 @@ def _batch_size(x, owner, pair_advice):
             owner, f"a single string {x!r:.60}", "Wrap it in a list: [text]."
         )
     if isinstance(x, np.ndarray):
-        if x.ndim != 1 or (x.size and x.dtype.kind not in "USO"):
+        if not x.size:
+            raise _text_batch_error(
+                owner, _describe(x), "Pass at least one string."
+            )
+        if x.ndim != 1 or x.dtype.kind not in "USO":
             raise _text_batch_error(owner, _describe(x), pair_advice)
         x = x.tolist()
     if not isinstance(x, (list, tuple)):
