@@ -32,6 +32,7 @@ from keras_electra.convert.sources import KERAS_ELECTRA
 from keras_electra.convert.sources import KAGGLE_PREFIX
 from keras_electra.convert.sources import read_checkpoint
 from keras_electra.convert.sources import source_kind
+from keras_electra.convert.tensor_files import CheckpointError
 from keras_electra.convert.tensor_files import weight_file
 from keras_electra.presets.bundled_presets import bundled_presets
 from keras_electra.presets.electra_presets import backbone_presets
@@ -134,7 +135,39 @@ def download_hf(handle):
     except Exception as e:  # No network, offline mode, 404, auth, ...
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         raise _unavailable(handle, repo, reason) from None
+    if not kwargs["local_files_only"]:
+        verify_download(handle, folder, kwargs["endpoint"])
     return folder
+
+
+def verify_download(handle, folder, endpoint=None):
+    """Every downloaded file of `folder` (a snapshot of `handle`) has the
+    hash the hub lists for it: the LFS sha256 of weight files, git's blob
+    sha1 of the others. A mismatching file is removed from huggingface_hub's
+    cache, so that the next try downloads it again."""
+    import huggingface_hub
+
+    repo, _ = parse_hf_handle(handle)
+    result = huggingface_hub.HfApi(endpoint=endpoint).verify_repo_checksums(
+        repo, revision=os.path.basename(folder), local_dir=folder
+    )
+    if not result.mismatches:
+        return
+    for mismatch in result.mismatches:
+        path = os.path.join(folder, mismatch["path"])
+        blob = os.path.realpath(path)
+        for name in {path, blob}:
+            if os.path.lexists(name):
+                os.remove(name)
+    first = result.mismatches[0]
+    raise CheckpointError(
+        f"{handle}: downloaded {first['path']} does not match the "
+        f"{first['algorithm']} the hub lists for it (expected "
+        f"{first['expected']}, got {first['actual']}; "
+        f"{len(result.mismatches)} file(s) differ). The download was "
+        "corrupted or altered on the way; the file was removed from the "
+        "Hugging Face cache, so loading again downloads it afresh."
+    )
 
 
 def write_keras_preset(model, tokenizer, dest, overwrite=False):
