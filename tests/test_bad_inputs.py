@@ -29,8 +29,12 @@ from keras_electra import ElectraClassifier
 from keras_electra import ElectraClassifierPreprocessor
 from keras_electra import ElectraMaskedLM
 from keras_electra import ElectraMaskedLMPreprocessor
+from keras_electra import ElectraMultipleChoice
+from keras_electra import ElectraMultipleChoicePreprocessor
 from keras_electra import ElectraQuestionAnswerer
 from keras_electra import ElectraQuestionAnswererPreprocessor
+from keras_electra import ElectraTokenClassifier
+from keras_electra import ElectraTokenClassifierPreprocessor
 from keras_electra import ElectraTokenizer
 from keras_electra.presets.bundled_presets import bundled_presets
 
@@ -93,6 +97,12 @@ def build_models(tmp):
         causal_lm=ElectraCausalLM(
             backbone(), ElectraCausalLMPreprocessor(tokenizer,
                                                     sequence_length=8)),
+        token_classifier=ElectraTokenClassifier(
+            backbone(), 2, preprocessor=ElectraTokenClassifierPreprocessor(
+                tokenizer, sequence_length=8)),
+        multiple_choice=ElectraMultipleChoice(
+            backbone(), 2, preprocessor=ElectraMultipleChoicePreprocessor(
+                tokenizer, sequence_length=8, num_choices=2)),
         question_answerer=ElectraQuestionAnswerer(
             backbone(), ElectraQuestionAnswererPreprocessor(
                 tokenizer, sequence_length=8)),
@@ -248,6 +258,24 @@ ROWS = [
      lambda m: ElectraClassifierPreprocessor(m.tokenizer, sequence_length=2),
      ValueError, ["`sequence_length` must be an int of at least 3",
                   "received 2", "Pass a longer sequence_length"]),
+    ("token-classifier-texts", "texts, not word lists, in "
+     "`ElectraTokenClassifier.predict`",
+     lambda m: m.token_classifier.predict(TEXTS, verbose=0), ValueError,
+     ["`x` must be a non-empty batch of word lists", "received a list of str",
+      "or call predict_words(texts)"]),
+    ("token-classifier-empty", "an empty list in "
+     "`ElectraTokenClassifier.fit`",
+     lambda m: m.token_classifier.fit([], [], verbose=0), ValueError,
+     ["ElectraTokenClassifier.fit()", "received an empty list"]),
+    ("multiple-choice-int-list", "a list of ints in "
+     "`ElectraMultipleChoice.predict`",
+     lambda m: m.multiple_choice.predict([1, 2], verbose=0), ValueError,
+     ["`x` must be a tuple (prompts, choices)", "received a list of int"]),
+    ("multiple-choice-flat-choices", "one flat list of choices for a batch",
+     lambda m: m.multiple_choice.predict((TEXTS, ["good", "bad"]),
+                                         verbose=0),
+     ValueError, ["`choices` must hold one list of N choice strings per "
+                  "prompt (2 prompts)", "received a list of str"]),
     ("qa-question-too-long", "a question longer than the QA window",
      lambda m: m.question_answerer.answer(
          "what is the good food is the food good a bad ?", "good food"),

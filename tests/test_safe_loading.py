@@ -133,7 +133,6 @@ def flipped(path):
     return bytes(data)
 
 
-@pytest.mark.backend_sensitive
 def test_download_is_checked_against_the_hub_hashes(hub_env, tmp_path):
     weights = os.path.join(str(tmp_path / "hf"), "model.safetensors")
     with hub_env(tampered={(REPO, "model.safetensors"): flipped(weights)}):

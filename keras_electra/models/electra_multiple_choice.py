@@ -10,6 +10,8 @@ from keras_electra.models.electra_multiple_choice_preprocessor import (
 )
 from keras_electra.models.input_checks import INPUT_KEYS
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.text_inputs import check_choice_batch
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
@@ -30,7 +32,9 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(SavedCompileMixin, ElectraPresetMixin, Task):
+class ElectraMultipleChoice(
+    SavedCompileMixin, ElectraPresetMixin, RawTextInputsMixin, Task
+):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs
@@ -125,6 +129,9 @@ class ElectraMultipleChoice(SavedCompileMixin, ElectraPresetMixin, Task):
         # Before Keras' own input-spec check, for a message about choices.
         _check_choice_inputs(inputs, self.num_choices)
         return super().__call__(inputs, *args, **kwargs)
+
+    def _check_raw_x(self, x, owner):
+        return check_choice_batch(x, owner)
 
     def compile(
         self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs

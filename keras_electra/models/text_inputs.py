@@ -112,6 +112,52 @@ def check_text_batch(x, owner, pairs=True):
     return _batch_size(x, owner, pair_advice)
 
 
+def _is_strings(values):
+    return isinstance(values, (list, tuple, np.ndarray)) and len(values) and all(
+        isinstance(v, _STRING_TYPES) for v in values
+    )
+
+
+def check_word_batch(x, owner):
+    """The batch size of `x`, a batch of word lists."""
+    if isinstance(x, (list, tuple)) and x and all(
+        isinstance(v, (list, tuple, np.ndarray)) and _is_strings(v)
+        for v in x
+    ):
+        return len(x)
+    raise ValueError(
+        f"{owner}: `x` must be a non-empty batch of word lists (one list of "
+        f"word strings per example); received {_describe(x)}. Split texts "
+        "into words first (text.split()), or call predict_words(texts)."
+    )
+
+
+def check_choice_batch(x, owner):
+    """The batch size of multiple-choice `x = (prompts, choices)` as `fit`
+    and `predict` take it: B prompts and a (B, N) batch of choices."""
+    if not (isinstance(x, tuple) and len(x) == 2):
+        raise ValueError(
+            f"{owner}: `x` must be a tuple (prompts, choices) of B prompt "
+            f"strings and a (B, N) batch of choice strings; received "
+            f"{_describe(x)}. Pass x=(prompts, choices)."
+        )
+    prompts, choices = x
+    advice = "Pass one prompt string per example."
+    size = _batch_size(prompts, owner, advice)
+    rows = choices.tolist() if isinstance(choices, np.ndarray) else choices
+    if not (
+        isinstance(rows, (list, tuple))
+        and len(rows) == size
+        and all(_is_strings(row) for row in rows)
+    ):
+        raise ValueError(
+            f"{owner}: `choices` must hold one list of N choice strings per "
+            f"prompt ({size} prompts); received {_describe(rows)}. Pass "
+            "choices as a (B, N) list of lists of strings."
+        )
+    return size
+
+
 def check_label_count(y, size, owner):
     """`y` holds one label per example of a batch of `size`."""
     count = len(y) if isinstance(y, (list, tuple, np.ndarray)) else None
@@ -226,10 +272,14 @@ class RawTextInputsMixin:
         if getattr(self, "preprocessor", None) is None or not is_raw_batch(x):
             return x, y
         check_sequence_fits(self)
-        size = check_text_batch(x, owner, pairs=self.text_pairs)
+        size = self._check_raw_x(x, owner)
         if y is not None:
             check_label_count(y, size, owner)
         return x, y
+
+    def _check_raw_x(self, x, owner):
+        """The batch size of raw `x`, or a clear error."""
+        return check_text_batch(x, owner, pairs=self.text_pairs)
 
     def _prepared_labels(self, y, owner):
         return y
