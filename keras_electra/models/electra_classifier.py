@@ -60,7 +60,8 @@ class ElectraClassifier(
         problem_type: one of `"single_label_classification"` (default),
             `"regression"`, `"multi_label_classification"`.
         label_names: optional list of `num_classes` strings, kept in the
-            config so that exported models can return names.
+            config so that exported models can return names. `fit` and
+            `evaluate` then also take these names as labels.
 
     Example:
     >>> import numpy as np
