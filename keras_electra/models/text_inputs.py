@@ -250,6 +250,8 @@ class RawTextInputsMixin:
     """
 
     text_pairs = True
+    # Whether `y` is one label per example (not a tuple of label parts).
+    labels_per_example = True
 
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_inputs("fit", x, y)
@@ -273,7 +275,7 @@ class RawTextInputsMixin:
             return x, y
         check_sequence_fits(self)
         size = self._check_raw_x(x, owner)
-        if y is not None:
+        if y is not None and self.labels_per_example:
             check_label_count(y, size, owner)
         return x, y
 
