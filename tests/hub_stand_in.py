@@ -22,16 +22,39 @@ def _files(folder):
             yield os.path.relpath(path, folder).replace(os.sep, "/"), path
 
 
-def _etag(path):
+# Files the real hub keeps in git LFS (reported with their sha256).
+LFS_SUFFIXES = (".safetensors", ".bin", ".h5")
+
+
+def _tree_entry(name, path):
+    """A file as the hub's tree API lists it, with the hashes it reports:
+    git's blob sha1 for plain files, the LFS sha256 for weights."""
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        data = f.read()
+    entry = {"type": "file", "path": name, "size": len(data)}
+    if name.endswith(LFS_SUFFIXES):
+        entry["oid"] = hashlib.sha1(data).hexdigest()  # The LFS pointer's.
+        entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(),
+                        "size": len(data), "pointerSize": 134}
+    else:
+        blob = b"blob %d\0" % len(data) + data
+        entry["oid"] = hashlib.sha1(blob).hexdigest()
+    return entry
 
 
 class HubStandIn:
-    """`with HubStandIn({"google/electra-x": folder}) as hub: hub.endpoint`."""
+    """`with HubStandIn({"google/electra-x": folder}) as hub: hub.endpoint`.
 
-    def __init__(self, repos):
+    `tampered` maps `(repo, file)` to bytes served instead of the file's
+    (its listed hashes stay those of the real file), and `extra_files` maps
+    a repo to `{name: bytes}` listed and served beside its folder's files
+    (names the local folder cannot hold, such as `../outside.json`).
+    """
+
+    def __init__(self, repos, tampered=None, extra_files=None):
         self.repos = dict(repos)
+        self.tampered = dict(tampered or {})
+        self.extra_files = dict(extra_files or {})
         self.requests = []
         stand_in = self
 
@@ -92,25 +115,35 @@ class HubStandIn:
         if info:
             self._json(handler, {
                 "id": repo, "modelId": repo, "sha": COMMIT, "private": False,
-                "siblings": [{"rfilename": n} for n, _ in _files(folder)],
+                "siblings": [{"rfilename": n} for n, _ in _files(folder)]
+                + [{"rfilename": n} for n in self.extra_files.get(repo, {})],
             }, body)
         elif tree:
+            extra = self.extra_files.get(repo, {})
             self._json(handler, [
-                {"type": "file", "path": name, "size": os.path.getsize(p),
-                 "oid": _etag(p)[:40]}
-                for name, p in _files(folder)
+                _tree_entry(name, p) for name, p in _files(folder)
+            ] + [
+                {"type": "file", "path": name, "size": len(data),
+                 "oid": hashlib.sha1(data).hexdigest()}
+                for name, data in extra.items()
             ], body)
         else:
-            file_path = os.path.join(folder, urllib.parse.unquote(
-                resolve.group(3)))
-            if not os.path.isfile(file_path):
+            name = urllib.parse.unquote(resolve.group(3))
+            file_path = os.path.join(folder, name)
+            extra = self.extra_files.get(repo, {})
+            if name in extra:
+                payload = extra[name]
+            elif os.path.isfile(file_path):
+                with open(file_path, "rb") as f:
+                    payload = f.read()
+            else:
                 self._send(handler, 404, b'{"error": "Entry not found"}',
                            {"X-Error-Code": "EntryNotFound"}, body)
                 return
-            with open(file_path, "rb") as f:
-                payload = f.read()
+            etag = hashlib.sha256(payload).hexdigest()
+            payload = self.tampered.get((repo, name), payload)
             self._send(handler, 200, payload, {
                 "X-Repo-Commit": COMMIT,
-                "ETag": f'"{_etag(file_path)}"',
+                "ETag": f'"{etag}"',
                 "Content-Type": "application/octet-stream",
             }, body)

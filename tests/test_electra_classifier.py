@@ -442,7 +442,7 @@ def test_out_of_range_labels_in_a_dataset_raise_clear_error():
 
 def test_non_string_input_raises_clear_error():
     classifier = tiny_classifier(num_classes=2)
-    with pytest.raises(ValueError, match="expects strings"):
+    with pytest.raises(ValueError, match="must be a non-empty batch of str"):
         classifier.predict(np.array([1, 2]), verbose=0)
     with pytest.raises(ValueError, match="expects strings"):
         classifier.preprocessor([1, 2])

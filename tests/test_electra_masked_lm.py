@@ -147,7 +147,7 @@ def test_fill_mask_rejects_bad_input(small_generator):
         small_generator.fill_mask([101, 102])
     with pytest.raises(TypeError, match="empty list"):
         small_generator.fill_mask([])
-    with pytest.raises(ValueError, match="top_k must be a positive int"):
+    with pytest.raises(ValueError, match=r"`top_k` must be an int in \[1, "):
         small_generator.fill_mask("a [MASK]", top_k=0)
     with pytest.raises(ValueError, match="at most 16"):
         small_generator.fill_mask("word " * 20 + "[MASK]")

@@ -279,7 +279,7 @@ def test_non_string_input_raises():
         model.preprocessor(x=(["which one ?"], [[1, 2, 3]]))
     with pytest.raises(ValueError, match=r"expects `x=\(prompts, choices\)`"):
         model.preprocessor(["which one ?"])
-    with pytest.raises(ValueError, match="expects prompts as strings"):
+    with pytest.raises(ValueError, match="received an array of dtype int64"):
         model.predict(
             (np.array([1]), np.array([["right", "wrong", "maybe"]])),
             verbose=0,

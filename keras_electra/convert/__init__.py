@@ -18,6 +18,7 @@ from keras_electra.convert.hf_heads import HF_TASKS
 from keras_electra.convert.hf_heads import hf_tensors
 from keras_electra.convert.hf_heads import load_hf_tensors
 from keras_electra.convert.hf_heads import model_weights
+from keras_electra.convert.keras_file import load_model
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.convert.preset_loading import from_preset
 from keras_electra.convert.preset_loading import load_preset

@@ -99,7 +99,12 @@ def _load_task(cls, path, load_weights, kwargs):
         names = saved.get("label_names")
         if names and len(names) != kwargs["num_classes"]:
             kwargs.setdefault("label_names", None)
-    return loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+    task = loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+    if getattr(task, "backbone", None) is not None:
+        from keras_electra.models.input_checks import check_sequence_fits
+
+        check_sequence_fits(task)
+    return task
 
 
 def load_preset(cls, preset, load_weights=True, **kwargs):

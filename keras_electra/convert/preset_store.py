@@ -14,6 +14,7 @@ Handles:
 """
 
 import contextlib
+import difflib
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from keras_electra.convert.sources import KERAS_ELECTRA
 from keras_electra.convert.sources import KAGGLE_PREFIX
 from keras_electra.convert.sources import read_checkpoint
 from keras_electra.convert.sources import source_kind
+from keras_electra.convert.tensor_files import CheckpointError
 from keras_electra.convert.tensor_files import weight_file
 from keras_electra.presets.bundled_presets import bundled_presets
 from keras_electra.presets.electra_presets import backbone_presets
@@ -133,7 +135,39 @@ def download_hf(handle):
     except Exception as e:  # No network, offline mode, 404, auth, ...
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
         raise _unavailable(handle, repo, reason) from None
+    if not kwargs["local_files_only"]:
+        verify_download(handle, folder, kwargs["endpoint"])
     return folder
+
+
+def verify_download(handle, folder, endpoint=None):
+    """Every downloaded file of `folder` (a snapshot of `handle`) has the
+    hash the hub lists for it: the LFS sha256 of weight files, git's blob
+    sha1 of the others. A mismatching file is removed from huggingface_hub's
+    cache, so that the next try downloads it again."""
+    import huggingface_hub
+
+    repo, _ = parse_hf_handle(handle)
+    result = huggingface_hub.HfApi(endpoint=endpoint).verify_repo_checksums(
+        repo, revision=os.path.basename(folder), local_dir=folder
+    )
+    if not result.mismatches:
+        return
+    for mismatch in result.mismatches:
+        path = os.path.join(folder, mismatch["path"])
+        blob = os.path.realpath(path)
+        for name in {path, blob}:
+            if os.path.lexists(name):
+                os.remove(name)
+    first = result.mismatches[0]
+    raise CheckpointError(
+        f"{handle}: downloaded {first['path']} does not match the "
+        f"{first['algorithm']} the hub lists for it (expected "
+        f"{first['expected']}, got {first['actual']}; "
+        f"{len(result.mismatches)} file(s) differ). The download was "
+        "corrupted or altered on the way; the file was removed from the "
+        "Hugging Face cache, so loading again downloads it afresh."
+    )
 
 
 def write_keras_preset(model, tokenizer, dest, overwrite=False):
@@ -227,16 +261,95 @@ def write_architecture_preset(name, dest):
                      lowercase=preset["lowercase"]).save_to_preset(dest)
 
 
+def _looks_like_path(handle):
+    return (
+        os.sep in handle
+        or "/" in handle
+        or handle.startswith((".", "~"))
+        or os.path.isabs(handle)
+    )
+
+
+def missing_folder_error(handle):
+    """A local preset path that does not exist, with close names beside it."""
+    path = os.path.abspath(os.path.expanduser(handle))
+    parent, name = os.path.split(path.rstrip(os.sep))
+    if not os.path.isdir(parent):
+        return FileNotFoundError(
+            f"Preset folder {handle!r} does not exist, nor does its parent "
+            f"folder {parent}. Check the path."
+        )
+    close = difflib.get_close_matches(name, os.listdir(parent), n=3,
+                                      cutoff=0.6)
+    hint = (
+        f" Close names in {parent}: {', '.join(close)}." if close
+        else f" {parent} holds nothing with a similar name."
+    )
+    return FileNotFoundError(
+        f"Preset folder {handle!r} does not exist ({path}).{hint} Check the "
+        "path."
+    )
+
+
 def unknown_preset_error(handle):
+    names = sorted({**backbone_presets, **bundled_presets})
+    close = difflib.get_close_matches(handle, names, n=3, cutoff=0.8)
+    if close:
+        return ValueError(
+            f"Unknown preset {handle!r}. Did you mean "
+            f"{' or '.join(repr(name) for name in close)}? "
+            "`keras_electra.list_presets()` lists every preset name."
+        )
+    if _looks_like_path(handle):
+        return missing_folder_error(handle)
     return ValueError(
         f"Unknown preset {handle!r}. keras_electra accepts: a preset name "
-        f"({', '.join(sorted({**backbone_presets, **bundled_presets}))}); "
+        f"({', '.join(names)}); "
         "'hf://owner/name'; a local "
         "folder holding a Hugging Face transformers ELECTRA checkpoint, a "
         "Google TF1 checkpoint (or its model.ckpt-N prefix), a keras-hub "
         "ElectraBackbone preset or a keras_electra preset; or a "
         "'kaggle://keras/electra/keras/...' handle."
     )
+
+
+# File -> what it holds, for the message about an incomplete preset.
+PRESET_FILES = {
+    "config.json": "the backbone's config",
+    "model.weights.h5": "the backbone's weights",
+    "tokenizer.json": "the tokenizer's config",
+    "assets/tokenizer/vocabulary.txt": "the vocabulary",
+    "task.weights.h5": "the task head's weights",
+}
+
+
+def _required_files(path, load_weights):
+    def has(name):
+        return os.path.isfile(os.path.join(path, name))
+
+    required = ["config.json"]
+    if load_weights and not has("model.weights.json"):  # Sharded weights.
+        required.append("model.weights.h5")
+    if has("preprocessor.json") or has("assets/tokenizer/vocabulary.txt"):
+        required.append("tokenizer.json")
+    if has("tokenizer.json"):
+        required.append("assets/tokenizer/vocabulary.txt")
+    if load_weights and has("task.json"):
+        required.append("task.weights.h5")
+    return [name for name in required if not has(name)]
+
+
+def check_complete_preset(path, load_weights=True):
+    """A keras_electra preset folder holds every file its loader reads."""
+    missing = _required_files(path, load_weights)
+    if missing:
+        what = ", ".join(f"{name} ({PRESET_FILES[name]})" for name in missing)
+        raise FileNotFoundError(
+            f"Preset folder {path} is incomplete: it lacks {what}. Copy the "
+            "missing files from where the preset came from, or save it again "
+            "with save_to_preset(); load_weights=False builds the model "
+            "without weight files."
+        )
 
 
 def _part_folder(path, part):
@@ -292,7 +405,10 @@ def resolved_preset(handle, load_weights=True, part="discriminator",
                                    allow_pickle=allow_pickle)
         else:
             raise unknown_preset_error(handle)
-        yield _part_folder(path, part)
+        path = _part_folder(path, part)
+        if source_kind(path) == KERAS_ELECTRA:
+            check_complete_preset(path, load_weights)
+        yield path
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

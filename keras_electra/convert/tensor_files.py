@@ -157,6 +157,14 @@ def read_torch_bin(path):
     return tensors
 
 
+def inside_folder(folder, path):
+    """Whether `path` names a file inside `folder` (no `..` or absolute
+    name leading out; links are not followed, since huggingface_hub's
+    snapshot folders hold links into its blob store)."""
+    folder = os.path.abspath(folder)
+    return os.path.commonpath([folder, os.path.abspath(path)]) == folder
+
+
 def _read_index(folder, index_file, read_one):
     index_path = os.path.join(folder, index_file)
     try:
@@ -170,6 +178,12 @@ def _read_index(folder, index_file, read_one):
     tensors = {}
     for shard in sorted(set(weight_map.values())):
         shard_path = os.path.join(folder, shard)
+        if not inside_folder(folder, shard_path):
+            raise CheckpointError(
+                f"{index_path}: shard {shard!r} lies outside {folder}; "
+                "refusing to read it. Shard names must be files inside the "
+                "checkpoint folder."
+            )
         if not os.path.exists(shard_path):
             raise CheckpointError(
                 f"{index_path}: shard '{shard}' is listed but missing from "

@@ -9,8 +9,6 @@ import argparse
 import json
 import sys
 
-import keras
-
 # Registers every keras_electra class, so that `load_model` finds it.
 import keras_electra
 
@@ -29,7 +27,7 @@ def main(argv=None):
         help="export_for_serving options as JSON, e.g. '{\"top_k\": 3}'",
     )
     args = parser.parse_args(argv)
-    task = keras.saving.load_model(args.model_file)
+    task = keras_electra.load_model(args.model_file)
     keras_electra.export_for_serving(
         task, args.path, **json.loads(args.options)
     )

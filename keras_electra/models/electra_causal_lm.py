@@ -11,11 +11,19 @@ from keras_electra.models.electra_causal_lm_preprocessor import (
     ElectraCausalLMPreprocessor,
 )
 from keras_electra.models.input_checks import check_backbone_inputs
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.text_inputs import check_texts
+from keras_electra.models.text_inputs import is_raw_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraCausalLM(
-    ElectraPresetMixin, DistributableBatches, CausalLM
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    CausalLM,
 ):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
@@ -49,6 +57,7 @@ class ElectraCausalLM(
 
     backbone_cls = ElectraBackbone
     preprocessor_cls = ElectraCausalLMPreprocessor
+    text_pairs = False  # One text per example.
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -139,6 +148,12 @@ class ElectraCausalLM(
         cache = ops.zeros(shape, dtype=self.compute_dtype)
         _, hidden_states, cache = self.call_with_cache(token_ids, cache, 0)
         return hidden_states, cache
+
+    def generate(self, inputs, *args, **kwargs):
+        # Raw prompts are checked here, before keras-hub's tf.data tracing.
+        if self.preprocessor is not None and is_raw_batch(inputs):
+            check_texts(inputs, "generate")
+        return super().generate(inputs, *args, **kwargs)
 
     def generate_step(self, inputs, stop_token_ids=None):
         """Generates one batch: fills `token_ids` where `padding_mask` is 0.

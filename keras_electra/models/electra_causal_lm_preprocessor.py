@@ -4,6 +4,7 @@ from keras_hub.models import CausalLMPreprocessor
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -46,6 +47,7 @@ class ElectraCausalLMPreprocessor(ElectraPresetMixin, CausalLMPreprocessor):
         add_end_token=True,
         **kwargs,
     ):
+        check_sequence_length(type(self).__name__, sequence_length)
         # ELECTRA has 512 positions; keras-hub's default of 1024 would not fit.
         super().__init__(
             tokenizer,

@@ -13,6 +13,8 @@ from keras_electra.models.electra_classifier_preprocessor import (
 )
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 try:
@@ -29,7 +31,11 @@ PROBLEM_TYPES = (
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraClassifier(
-    ElectraPresetMixin, DistributableBatches, TextClassifier
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    TextClassifier,
 ):
     """ELECTRA for sequence classification and regression.
 
@@ -59,7 +65,8 @@ class ElectraClassifier(
         problem_type: one of `"single_label_classification"` (default),
             `"regression"`, `"multi_label_classification"`.
         label_names: optional list of `num_classes` strings, kept in the
-            config so that exported models can return names.
+            config so that exported models can return names. `fit` and
+            `evaluate` then also take these names as labels.
 
     Example:
     >>> import numpy as np
@@ -143,13 +150,6 @@ class ElectraClassifier(
             self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
 
-    def compile_from_config(self, config):
-        # `compile()` only fills in the "auto" defaults, so the arguments a
-        # `.keras` file saved can be replayed through it.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def _from_logits(self, probability_activation):
         return self.activation != keras.activations.get(probability_activation)
 
@@ -172,13 +172,59 @@ class ElectraClassifier(
             return [keras.metrics.BinaryAccuracy(threshold=threshold)]
         return [keras.metrics.SparseCategoricalAccuracy()]
 
-    def fit(self, x=None, y=None, *args, **kwargs):
+    def _prepared_labels(self, y, owner):
+        """`y` checked, with label names mapped to class ids."""
+        y = self._label_ids(y, owner)
+        self._check_loss(owner)
         self._check_labels(y)
-        return super().fit(x, y, *args, **kwargs)
+        return y
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_labels(y)
-        return super().evaluate(x, y, *args, **kwargs)
+    def _label_ids(self, y, owner):
+        if self.problem_type != PROBLEM_TYPES[0] or not isinstance(
+            y, (list, tuple, np.ndarray)
+        ):
+            return y
+        values = np.asarray(y, dtype=object)
+        if not values.size or not all(
+            isinstance(v, str) for v in values.ravel()
+        ):
+            return y
+        if not self.label_names:
+            raise ValueError(
+                f"{owner}: `y` holds strings (e.g. {values.ravel()[0]!r}) but "
+                "this classifier has no `label_names` to map them to class "
+                f"ids. Pass integer labels in [0, {self.num_classes}), or "
+                "create the classifier with label_names=[...]."
+            )
+        index = {name: i for i, name in enumerate(self.label_names)}
+        unknown = sorted({v for v in values.ravel() if v not in index})
+        if unknown:
+            raise ValueError(
+                f"{owner}: `y` holds labels {unknown[:5]} that are not among "
+                f"label_names={self.label_names}. Use those names or their "
+                "class ids."
+            )
+        ids = [index[v] for v in values.ravel()]
+        return np.asarray(ids, "int32").reshape(values.shape)
+
+    def _check_loss(self, owner):
+        # A softmax over one class always predicts it: the loss is 0.
+        sparse = (keras.losses.SparseCategoricalCrossentropy,
+                  "sparse_categorical_crossentropy")
+        loss = getattr(self, "loss", None)
+        if (
+            self.num_classes == 1
+            and self.problem_type == PROBLEM_TYPES[0]
+            and (isinstance(loss, sparse[0]) or loss == sparse[1])
+        ):
+            raise ValueError(
+                f"{owner}: num_classes=1 with problem_type='single_label_"
+                "classification' and a sparse categorical cross-entropy loss "
+                "cannot learn (a softmax over one class always predicts it). "
+                "Use num_classes=2 for a binary label, problem_type="
+                "'regression' for one real-valued output, or compile with "
+                "loss=keras.losses.BinaryCrossentropy(from_logits=True)."
+            )
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         # Datasets reach the labels only here, inside tf.data.

@@ -8,11 +8,13 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import truncate_longest_first
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraClassifierPreprocessor(
-    ElectraPresetMixin, TextClassifierPreprocessor
+    ElectraPresetMixin,
+    TextClassifierPreprocessor,
 ):
     """Raw strings (single sentences or pairs) to `ElectraClassifier` inputs.
 
@@ -59,6 +61,7 @@ class ElectraClassifierPreprocessor(
         truncate="longest_first",
         **kwargs,
     ):
+        check_sequence_length(type(self).__name__, sequence_length)
         if truncate not in TRUNCATIONS:
             raise ValueError(
                 f"`truncate` must be one of {list(TRUNCATIONS)}; received "

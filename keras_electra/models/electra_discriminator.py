@@ -16,6 +16,8 @@ from keras_electra.models.electra_discriminator_preprocessor import (
 from keras_electra.models.replaced_token_detection_loss import (
     ReplacedTokenDetectionLoss,
 )
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.models.text_inputs import vocabulary_of
@@ -23,7 +25,11 @@ from keras_electra.models.text_inputs import vocabulary_of
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraDiscriminator(
-    ElectraPresetMixin, DistributableBatches, Task
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    Task,
 ):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 

@@ -9,6 +9,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -46,6 +47,7 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
     tokenizer_cls = ElectraTokenizer
 
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
+        check_sequence_length(type(self).__name__, sequence_length)
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.packer = None

@@ -11,6 +11,8 @@ from keras_electra.models.electra_masked_lm_preprocessor import (
     ElectraMaskedLMPreprocessor,
 )
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import decode_word_pieces
 from keras_electra.models.text_inputs import require_tokenizer
@@ -23,7 +25,11 @@ MASK_TOKEN = "[MASK]"
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraMaskedLM(
-    ElectraPresetMixin, DistributableBatches, MaskedLM
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    MaskedLM,
 ):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
@@ -107,9 +113,16 @@ class ElectraMaskedLM(
         """
         tokenizer = require_tokenizer(self, "fill_mask")
         texts, single = check_texts(texts, "fill_mask")
-        if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        size = self.backbone.vocabulary_size
+        if (
+            isinstance(top_k, bool)
+            or not isinstance(top_k, (int, np.integer))
+            or not 1 <= top_k <= size
+        ):
             raise ValueError(
-                f"top_k must be a positive int; received {top_k!r}."
+                f"fill_mask(): `top_k` must be an int in [1, {size}] (the "
+                f"vocabulary size); received {top_k!r}. Pass how many "
+                "candidates to return per mask, e.g. top_k=5."
             )
         rows = [self._ids_with_masks(tokenizer, text) for text in texts]
         probabilities = self._mask_probabilities(tokenizer, rows)
@@ -126,7 +139,8 @@ class ElectraMaskedLM(
         if len(pieces) == 1:
             raise ValueError(
                 f"fill_mask() needs text containing the literal {MASK_TOKEN} "
-                f"token; received {text!r}."
+                f"token; received {text!r:.200}. Write {MASK_TOKEN} where a "
+                "word should be predicted."
             )
         ids = [tokenizer.cls_token_id]
         for i, piece_ids in enumerate(token_id_lists(tokenizer, pieces)):

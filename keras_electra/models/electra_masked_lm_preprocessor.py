@@ -5,6 +5,7 @@ from keras_hub.models import MaskedLMPreprocessor
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -51,6 +52,10 @@ class ElectraMaskedLMPreprocessor(ElectraPresetMixin, MaskedLMPreprocessor):
 
     backbone_cls = ElectraBackbone
     tokenizer_cls = ElectraTokenizer
+
+    def __init__(self, tokenizer, sequence_length=512, **kwargs):
+        check_sequence_length(type(self).__name__, sequence_length)
+        super().__init__(tokenizer, sequence_length=sequence_length, **kwargs)
 
     def call(self, x, y=None, sample_weight=None):
         # Packed corpora (`keras_electra.pretraining.pretraining_dataset`)

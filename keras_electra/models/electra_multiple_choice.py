@@ -10,6 +10,9 @@ from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
 )
 from keras_electra.models.input_checks import INPUT_KEYS
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.text_inputs import check_choice_batch
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
@@ -31,7 +34,11 @@ class _FlattenChoices(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraMultipleChoice(
-    ElectraPresetMixin, DistributableBatches, Task
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    Task,
 ):
     """ELECTRA that scores N candidate answers and picks one.
 
@@ -128,6 +135,9 @@ class ElectraMultipleChoice(
         _check_choice_inputs(inputs, self.num_choices)
         return super().__call__(inputs, *args, **kwargs)
 
+    def _check_raw_x(self, x, owner):
+        return check_choice_batch(x, owner)
+
     def compile(
         self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
     ):
@@ -146,13 +156,6 @@ class ElectraMultipleChoice(
         super().compile(
             optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
-
-    def compile_from_config(self, config):
-        # `compile()` only fills in the "auto" defaults, so the arguments a
-        # `.keras` file saved can be replayed through it.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()

@@ -9,6 +9,7 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import truncate_longest_first
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 try:
     import tensorflow as tf
@@ -65,6 +66,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         truncate="longest_first",
         **kwargs,
     ):
+        check_sequence_length(type(self).__name__, sequence_length)
         if truncate not in TRUNCATIONS:
             raise ValueError(
                 f"`truncate` must be one of {list(TRUNCATIONS)}; received "

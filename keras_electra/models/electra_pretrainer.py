@@ -14,11 +14,18 @@ from keras_electra.models.electra_masked_lm import ElectraMaskedLM
 from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraPretrainer(DistributableBatches, Task):
+class ElectraPretrainer(
+    SavedCompileMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    Task,
+):
     """Replaced-token-detection pre-training of ELECTRA with `fit()`.
 
     A small generator (an `ElectraMaskedLM`) predicts the masked tokens; its
@@ -213,13 +220,6 @@ class ElectraPretrainer(DistributableBatches, Task):
                 var_names=["bias", "gamma", "beta"]
             )
         super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config):
-        # Keras skips models whose `compile` is overridden; this one's takes
-        # the saved arguments (the optimizer with its schedule) as they are.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
     @classmethod
     def from_preset(cls, preset, generator_preset=None, sequence_length=128,

@@ -9,7 +9,10 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_question_answerer_preprocessor import (
     ElectraQuestionAnswererPreprocessor,
 )
+from keras_electra.models.saved_compile import SavedCompileMixin
 from keras_electra.models.span_loss import SpanLoss
+from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
@@ -19,7 +22,11 @@ MASKED_LOGIT = -10000.0
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraQuestionAnswerer(
-    ElectraPresetMixin, DistributableBatches, Task
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    RawTextInputsMixin,
+    DistributableBatches,
+    Task,
 ):
     """ELECTRA for extractive question answering (SQuAD-style spans).
 
@@ -57,6 +64,8 @@ class ElectraQuestionAnswerer(
 
     backbone_cls = ElectraBackbone
     preprocessor_cls = ElectraQuestionAnswererPreprocessor
+    # `y` is `(answer_start, text)` or a dict of them, not one label each.
+    labels_per_example = False
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -74,6 +83,14 @@ class ElectraQuestionAnswerer(
         inputs = backbone.input
         outputs = self.output_dense(backbone(inputs))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def _check_raw_x(self, x, owner):
+        # The preprocessor also takes [questions, contexts] as a list.
+        if isinstance(x, list) and len(x) == 2 and all(
+            isinstance(part, (list, tuple, np.ndarray)) for part in x
+        ):
+            x = tuple(x)
+        return check_text_batch(x, owner)
 
     def compile(
         self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs

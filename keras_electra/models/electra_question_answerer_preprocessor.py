@@ -9,6 +9,7 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 # [CLS] question [SEP] context [SEP]
 NUM_SPECIAL_TOKENS = 3
@@ -74,6 +75,7 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
     def __init__(
         self, tokenizer, sequence_length=384, doc_stride=None, **kwargs
     ):
+        check_sequence_length(type(self).__name__, sequence_length)
         super().__init__(**kwargs)
         if doc_stride is None:
             # HF's pipeline default, kept short enough for tiny windows.

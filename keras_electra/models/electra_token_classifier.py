@@ -14,13 +14,21 @@ from keras_electra.models.electra_token_classifier_preprocessor import (
     ElectraTokenClassifierPreprocessor,
 )
 from keras_electra.models.input_checks import check_classes
+from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.preprocessing_checks import check
+from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.text_inputs import check_label_count
+from keras_electra.models.text_inputs import check_word_batch
+from keras_electra.models.text_inputs import is_raw_batch
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenClassifier(
-    ElectraPresetMixin, DistributableBatches, Task
+    SavedCompileMixin,
+    ElectraPresetMixin,
+    DistributableBatches,
+    Task,
 ):
     """ELECTRA with a label for every token (NER, POS tagging, chunking).
 
@@ -174,6 +182,7 @@ class ElectraTokenClassifier(
         validation_data=None,
         **kwargs,
     ):
+        self._check_words(x, y, "fit")
         if isinstance(validation_data, tuple):
             validation_data = _ragged_samples(*validation_data)
         x, y, sample_weight = _ragged_samples(x, y, sample_weight)
@@ -190,6 +199,7 @@ class ElectraTokenClassifier(
     def evaluate(
         self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs
     ):
+        self._check_words(x, y, "evaluate")
         x, y, sample_weight = _ragged_samples(x, y, sample_weight)
         self._check_labels(y)
         return super().evaluate(
@@ -197,9 +207,20 @@ class ElectraTokenClassifier(
         )
 
     def predict(self, x=None, batch_size=None, **kwargs):
+        self._check_words(x, None, "predict")
         return super().predict(
             _ragged_samples(x)[0], batch_size=batch_size, **kwargs
         )
+
+    def _check_words(self, x, y, method):
+        """Raw word lists checked in Python, before `tf.data` traces them."""
+        if self.preprocessor is None or not is_raw_batch(x):
+            return
+        owner = f"{type(self).__name__}.{method}()"
+        check_sequence_fits(self)
+        size = check_word_batch(x, owner)
+        if y is not None:
+            check_label_count(y, size, owner)
 
     def _check_labels(self, y):
         """Fail before training on labels known now (not a dataset)."""

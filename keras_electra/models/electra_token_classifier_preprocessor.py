@@ -10,6 +10,7 @@ from keras_electra.models.electra_tokenizer import ElectraTokenizer
 from keras_electra.models.preprocessing_checks import as_ragged_rows
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
+from keras_electra.models.preprocessing_checks import check_sequence_length
 
 # HF's label for "leave this word out of the loss" (`-100`).
 IGNORE_LABEL = -100
@@ -59,6 +60,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
     tokenizer_cls = ElectraTokenizer
 
     def __init__(self, tokenizer, sequence_length=512, **kwargs):
+        check_sequence_length(type(self).__name__, sequence_length)
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.token_packer = None

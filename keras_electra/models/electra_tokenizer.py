@@ -171,6 +171,24 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
     # Vocabulary.
     # ----------------------------------------------------------------------
 
+    def set_vocabulary(self, vocabulary):
+        try:
+            super().set_vocabulary(vocabulary)
+        except ValueError:
+            tokens = self.vocabulary if isinstance(self.vocabulary, list) else []
+            missing = [t for t in self._special_token_strings()
+                       if t not in tokens]
+            if not tokens or not missing:
+                raise
+            raise ValueError(
+                f"ElectraTokenizer: `vocabulary` lacks the special tokens "
+                f"{missing} that ELECTRA needs; received {len(tokens)} tokens "
+                f"starting {tokens[:5]}. Add them (BERT's vocab.txt starts "
+                "with [PAD], then [UNK], [CLS], [SEP], [MASK] at ids 100-103; "
+                "keras_electra.pretraining.build_vocabulary reserves them), or "
+                "pass oov_token= if the unknown token has another name."
+            ) from None
+
     def _set_vocabulary_tf(self):
         # tf.text limits words in bytes; HF in characters. Allow the longest
         # word HF accepts (4 bytes per character) and apply HF's character

@@ -110,7 +110,8 @@ def check_classes(owner, num_classes, label_names):
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(
             f"{owner}: `num_classes` must be a positive int; received "
-            f"{num_classes!r}."
+            f"{num_classes!r}. Pass the number of classes (2 for a binary "
+            "label, 1 with problem_type='regression')."
         )
     if label_names is not None:
         names = list(label_names)
@@ -121,3 +122,17 @@ def check_classes(owner, num_classes, label_names):
                 f"{owner}: `label_names` must be a list of {num_classes} "
                 f"strings (one per class); received {label_names!r}."
             )
+
+
+def check_sequence_fits(task):
+    """The task's preprocessor packs no more positions than its backbone has."""
+    length = getattr(getattr(task, "preprocessor", None), "sequence_length",
+                     None)
+    limit = task.backbone.max_sequence_length
+    if isinstance(length, (int, np.integer)) and length > limit:
+        raise ValueError(
+            f"{type(task).__name__}: the preprocessor's `sequence_length` "
+            f"({length}) exceeds the backbone's max_sequence_length={limit} "
+            "(its number of position embeddings). Pass sequence_length="
+            f"{limit} or less (e.g. from_preset(..., sequence_length={limit}))."
+        )

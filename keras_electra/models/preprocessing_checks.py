@@ -40,3 +40,21 @@ def as_ragged_rows(x):
     if isinstance(x, tf.RaggedTensor):
         return x
     return tf.RaggedTensor.from_tensor(x)
+
+
+# `[CLS] a [SEP]` needs room for one token of text besides its two specials.
+MIN_SEQUENCE_LENGTH = 3
+
+
+def check_sequence_length(owner, sequence_length, minimum=MIN_SEQUENCE_LENGTH):
+    """`sequence_length` is an int of at least `minimum`."""
+    if (
+        isinstance(sequence_length, bool)
+        or not isinstance(sequence_length, (int, np.integer))
+        or sequence_length < minimum
+    ):
+        raise ValueError(
+            f"{owner}: `sequence_length` must be an int of at least {minimum} "
+            f"([CLS], one token of text, [SEP]); received {sequence_length!r}."
+            " Pass a longer sequence_length, e.g. 128."
+        )
