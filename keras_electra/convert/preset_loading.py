@@ -7,11 +7,17 @@ loader on it. Classes get it through `ElectraPresetMixin`. Tested with
 keras-hub 0.32.
 """
 
+import json
+import os
+import warnings
+
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
 from keras_hub.src.utils.preset_utils import PREPROCESSOR_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import METADATA_FILE
 from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import TASK_WEIGHTS_FILE
 from keras_hub.src.utils.preset_utils import TOKENIZER_CONFIG_FILE
 from keras_hub.src.utils.preset_utils import check_config_class
 from keras_hub.src.utils.preset_utils import check_file_exists
@@ -20,6 +26,7 @@ from keras_hub.src.utils.preset_utils import load_json
 from keras_hub.src.utils.python_utils import classproperty
 
 from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
+from keras_electra.convert.keras_model import TASK_MODULES
 from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
 from keras_electra.convert.keras_model import task_class
 from keras_electra.convert.preset_store import resolved_preset
@@ -66,7 +73,44 @@ def _preprocessor_kwargs(preprocessor_cls, loader, path, sequence_length):
                                        sequence_length)
 
 
-def _load_task(cls, path, load_weights, kwargs):
+def _saved_task_class(path):
+    if not check_file_exists(path, TASK_CONFIG_FILE):
+        return None
+    return check_config_class(load_json(path, TASK_CONFIG_FILE))
+
+
+def _fresh_head_reason(cls, path, load_task_weights):
+    """Why `cls.from_preset(path)` gets a freshly initialised head, or None."""
+    saved = _saved_task_class(path)
+    if saved is None:
+        return "the preset holds no task head (only an encoder)"
+    if not issubclass(saved, cls):
+        return f"the preset's head belongs to an {saved.__name__}"
+    if not load_task_weights:
+        return "`num_classes` was passed, which asks for a new head"
+    if not check_file_exists(path, TASK_WEIGHTS_FILE):
+        return f"the preset has no {TASK_WEIGHTS_FILE}"
+    return None
+
+
+def warn_fresh_head(task, preset, reason):
+    """Warn, as HF transformers does, which weights are untrained."""
+    encoder = {id(v) for v in task.backbone.weights}
+    fresh = [v.path for v in task.weights if id(v) not in encoder]
+    if not fresh:
+        return
+    warnings.warn(
+        f"Some weights of {type(task).__name__} were not initialized from "
+        f"the preset {os.fspath(preset)!r} and are newly initialized "
+        f"({reason}): {fresh}. You should probably TRAIN this model on a "
+        "down-stream task to be able to use it for predictions and "
+        "inference.",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
+def _load_task(cls, path, load_weights, kwargs, preset=None):
     loader = get_preset_loader(path)
     sequence_length = kwargs.pop("sequence_length", None)
     preprocessor_cls = getattr(cls, "preprocessor_cls", None)
@@ -99,7 +143,11 @@ def _load_task(cls, path, load_weights, kwargs):
         names = saved.get("label_names")
         if names and len(names) != kwargs["num_classes"]:
             kwargs.setdefault("label_names", None)
-    return loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+    task = loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+    reason = _fresh_head_reason(cls, path, load_task_weights)
+    if load_weights and reason:
+        warn_fresh_head(task, path if preset is None else preset, reason)
+    return task
 
 
 def load_preset(cls, preset, load_weights=True, **kwargs):
@@ -125,7 +173,7 @@ def load_preset(cls, preset, load_weights=True, **kwargs):
     with resolved_preset(preset, load_weights=needs_weights,
                          **options) as path:
         if issubclass(cls, Task):
-            return _load_task(cls, path, load_weights, kwargs)
+            return _load_task(cls, path, load_weights, kwargs, preset)
         loader = get_preset_loader(path)
         if issubclass(cls, Backbone):
             found = loader.check_backbone_class()
@@ -206,3 +254,38 @@ class ElectraPresetMixin:
                 `keras_electra.convert.load_preset`.
         """
         return load_preset(cls, preset, load_weights=load_weights, **kwargs)
+
+    def load_task_weights(self, filepath):
+        """Loads the head's weights (keras-hub's), not the optimizer's.
+
+        The file holds no optimizer state worth restoring, and Keras warns
+        when the compiled optimizer's variables differ from the saved ones.
+        """
+        import keras
+
+        skipped = list(self.backbone._flatten_layers())
+        if getattr(self, "optimizer", None) is not None:
+            skipped.append(self.optimizer)
+        keras.saving.load_weights(self, filepath, objects_to_skip=skipped)
+
+    def save_to_preset(self, preset_dir, **kwargs):
+        """Saves to a preset folder, as keras-hub, listing the real tasks.
+
+        keras-hub's `metadata.json` names each task's first base class,
+        which for keras_electra is this mixin; it then lists the task
+        classes that load from the folder.
+        """
+        super().save_to_preset(preset_dir, **kwargs)
+        write_task_names(preset_dir)
+
+
+def write_task_names(preset_dir):
+    """Set `"tasks"` in a preset's metadata.json to keras_electra's tasks."""
+    path = os.path.join(os.fspath(preset_dir), METADATA_FILE)
+    if not os.path.isfile(path):
+        return  # Tokenizers and preprocessors write no metadata.
+    with open(path, encoding="utf-8") as f:
+        metadata = json.load(f)
+    metadata["tasks"] = sorted(TASK_MODULES)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(metadata, indent=4))
