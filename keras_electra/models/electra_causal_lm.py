@@ -10,10 +10,11 @@ from keras_electra.models.electra_causal_lm_preprocessor import (
     ElectraCausalLMPreprocessor,
 )
 from keras_electra.models.input_checks import check_backbone_inputs
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLM(ElectraPresetMixin, CausalLM):
+class ElectraCausalLM(ElectraPresetMixin, ShuffledFitMixin, CausalLM):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
     The backbone's embeddings and transformer blocks run with a causal

@@ -13,6 +13,7 @@ from keras_electra.models.electra_classifier_preprocessor import (
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 try:
     import tensorflow as tf
@@ -27,7 +28,9 @@ PROBLEM_TYPES = (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(ElectraPresetMixin, TextClassifier):
+class ElectraClassifier(
+    ElectraPresetMixin, ShuffledFitMixin, TextClassifier
+):
     """ELECTRA for sequence classification and regression.
 
     HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the

@@ -18,10 +18,11 @@ from keras_electra.models.replaced_token_detection_loss import (
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.models.text_inputs import vocabulary_of
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminator(ElectraPresetMixin, Task):
+class ElectraDiscriminator(ElectraPresetMixin, ShuffledFitMixin, Task):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 
     `ElectraDiscriminatorHead` (Dense -> activation -> Dense(1)) on every

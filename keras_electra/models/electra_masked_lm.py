@@ -16,12 +16,15 @@ from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.models.text_inputs import special_token_ids
 from keras_electra.models.text_inputs import token_id_lists
 from keras_electra.models.text_inputs import vocabulary_of
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLM(ElectraPresetMixin, MaskedLM):
+class ElectraMaskedLM(
+    ElectraPresetMixin, ShuffledFitMixin, MaskedLM
+):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
     The backbone's sequence output is gathered at `mask_positions` and passed

@@ -10,6 +10,7 @@ from keras_electra.models.electra_multiple_choice_preprocessor import (
 )
 from keras_electra.models.input_checks import INPUT_KEYS
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 
 class _FlattenChoices(keras.layers.Layer):
@@ -29,7 +30,9 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(ElectraPresetMixin, Task):
+class ElectraMultipleChoice(
+    ElectraPresetMixin, ShuffledFitMixin, Task
+):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs

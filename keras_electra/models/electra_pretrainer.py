@@ -14,10 +14,11 @@ from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
 from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraPretrainer(Task):
+class ElectraPretrainer(ShuffledFitMixin, Task):
     """Replaced-token-detection pre-training of ELECTRA with `fit()`.
 
     A small generator (an `ElectraMaskedLM`) predicts the masked tokens; its

@@ -11,13 +11,16 @@ from keras_electra.models.electra_question_answerer_preprocessor import (
 from keras_electra.models.span_loss import SpanLoss
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 # What HF's pipeline writes over the logits of tokens outside the context.
 MASKED_LOGIT = -10000.0
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswerer(ElectraPresetMixin, Task):
+class ElectraQuestionAnswerer(
+    ElectraPresetMixin, ShuffledFitMixin, Task
+):
     """ELECTRA for extractive question answering (SQuAD-style spans).
 
     A Dense(2) layer on every token gives the logits that the answer starts

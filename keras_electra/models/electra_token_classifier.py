@@ -15,10 +15,13 @@ from keras_electra.models.electra_token_classifier_preprocessor import (
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.preprocessing_checks import check
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifier(ElectraPresetMixin, Task):
+class ElectraTokenClassifier(
+    ElectraPresetMixin, ShuffledFitMixin, Task
+):
     """ELECTRA with a label for every token (NER, POS tagging, chunking).
 
     Dropout -> Dense(num_classes) on every token of the backbone output, as
