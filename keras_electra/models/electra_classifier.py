@@ -12,6 +12,7 @@ from keras_electra.models.electra_classifier_preprocessor import (
 )
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.text_inputs import check_texts
 from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
@@ -179,6 +180,89 @@ class ElectraClassifier(
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_labels(y)
         return super().evaluate(x, y, *args, **kwargs)
+
+    def classify(self, texts, text_pair=None, top_k=1, batch_size=32):
+        """Labels and scores of texts, as HF's text-classification pipeline.
+
+        Scores are HF's: softmax probabilities for single-label
+        classification, sigmoid ones for multi-label, the raw value for
+        regression (the outputs as they are when `activation` is already
+        softmax or sigmoid). Labels are `label_names`, or HF's defaults
+        `"LABEL_0"`, `"LABEL_1"`, ... without them: the names the
+        `export_for_serving` SavedModel returns as `label` and that
+        `export_to_huggingface` writes as `id2label`.
+
+        Args:
+            texts: a string or a list of strings.
+            text_pair: optional second segment: a string or a list of
+                strings, one per text (HF's `{"text", "text_pair"}`).
+            top_k: int or `None`. How many labels per text, best first;
+                `None` returns every label.
+            batch_size: int. Texts per model call.
+
+        Returns:
+            With `top_k=1` (the default) one dict `{"label", "score"}` per
+            text, in a list also for a single string (as HF's pipeline);
+            otherwise, for each text, a list of such dicts (a single
+            string gives a single list).
+
+        Example:
+        ```python
+        classifier.classify(["Loved it.", "Stale."])
+        # [{"label": "great", "score": 0.93}, {"label": "other", ...}]
+        classifier.classify("Loved it.", top_k=None)
+        # [{"label": "great", "score": 0.93}, {"label": "other", ...}]
+        ```
+        """
+        texts, single = check_texts(texts, "classify")
+        x = texts
+        if text_pair is not None:
+            pairs, _ = check_texts(text_pair, "classify")
+            if len(pairs) != len(texts):
+                raise ValueError(
+                    f"classify(): `text_pair` needs one string per text; "
+                    f"received {len(pairs)} for {len(texts)} texts."
+                )
+            x = (texts, pairs)
+        if top_k is not None and (
+            not isinstance(top_k, (int, np.integer)) or top_k < 1
+        ):
+            raise ValueError(
+                "classify(): `top_k` must be a positive int or None (every "
+                f"label); received {top_k!r}."
+            )
+        if self.preprocessor is None:
+            raise ValueError(
+                "classify() needs a preprocessor to turn text into ids; this "
+                "ElectraClassifier has preprocessor=None. Create it with one "
+                "(from_preset attaches one)."
+            )
+        scores = self._scores(
+            self.predict(x, batch_size=batch_size, verbose=0)
+        )
+        names = self.label_names or [
+            f"LABEL_{i}" for i in range(self.num_classes)
+        ]
+        results = []
+        for row in scores:
+            best = np.argsort(-row, kind="stable")[:top_k]
+            ranked = [
+                {"label": names[i], "score": float(row[i])} for i in best
+            ]
+            results.append(ranked[0] if top_k == 1 else ranked)
+        if single and top_k != 1:
+            return results[0]
+        return results
+
+    def _scores(self, outputs):
+        outputs = np.asarray(keras.ops.convert_to_numpy(outputs), "float64")
+        name = getattr(self.activation, "__name__", None)
+        if self.problem_type == "regression" or name in ("softmax", "sigmoid"):
+            return outputs
+        if self.problem_type == "multi_label_classification":
+            return 1.0 / (1.0 + np.exp(-outputs))
+        outputs = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+        return outputs / outputs.sum(axis=-1, keepdims=True)
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         # Datasets reach the labels only here, inside tf.data.
