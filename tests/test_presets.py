@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+import keras
 import keras_hub
 import pytest
 import torch
@@ -277,7 +278,7 @@ def test_fresh_head_warns_with_its_weights_and_loaded_head_does_not(
         warnings.simplefilter("always")
         ElectraClassifier.from_preset(backbone_only, num_classes=3)
     [message] = _fresh_head_warnings(record)
-    assert "holds no task head" in message
+    assert "holds no task head, only an encoder" in message
     assert "'classifier_head/output_dense/kernel'" in message
     # The encoder was loaded, so it is not named.
     assert "embeddings" not in message and "transformer" not in message
@@ -307,3 +308,39 @@ def test_preset_metadata_lists_the_task_classes(tmp_path):
             assert json.load(f)["tasks"] == TASK_NAMES
     for name in TASK_NAMES:
         assert task_class(name).__name__ == name
+
+
+def test_tiny_preset_carries_its_fine_tuning_rate(tmp_path):
+    from keras_electra import ElectraClassifier
+    from keras_electra import ElectraTokenClassifier
+
+    def rate(task):
+        return float(keras.ops.convert_to_numpy(task.optimizer.learning_rate))
+
+    classifier = ElectraClassifier.from_preset(TINY, num_classes=2,
+                                               sequence_length=16)
+    # 5e-5 barely moves the tiny preset; its metadata.json names 2e-4.
+    assert classifier.default_learning_rate == 2e-4
+    assert rate(classifier) == pytest.approx(2e-4)
+    classifier.compile()
+    assert rate(classifier) == pytest.approx(2e-4)
+    classifier.compile(learning_rate=1e-3)
+    assert rate(classifier) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="learning_rate=0.001 with optimizer"):
+        classifier.compile(optimizer=keras.optimizers.Adam(),
+                           learning_rate=1e-3)
+    tagger = ElectraTokenClassifier.from_preset(TINY, num_classes=2,
+                                                sequence_length=16)
+    assert rate(tagger) == pytest.approx(2e-4)
+
+    # Saved presets keep the rate; presets without one keep ELECTRA's 5e-5.
+    classifier.save_to_preset(tmp_path / "fine_tuned")
+    with open(tmp_path / "fine_tuned" / "metadata.json") as f:
+        assert json.load(f)["fine_tuning"] == {"learning_rate": 2e-4}
+    reloaded = ElectraClassifier.from_preset(tmp_path / "fine_tuned")
+    assert rate(reloaded) == pytest.approx(2e-4)
+    classifier.backbone.save_to_preset(tmp_path / "backbone")
+    fresh = ElectraClassifier.from_preset(tmp_path / "backbone",
+                                          num_classes=2)
+    assert fresh.default_learning_rate == 5e-5
+    assert rate(fresh) == pytest.approx(5e-5)

@@ -9,6 +9,7 @@ keras-hub 0.32.
 
 import json
 import os
+import sys
 import warnings
 
 from keras_hub.models import Backbone
@@ -83,7 +84,7 @@ def _fresh_head_reason(cls, path, load_task_weights):
     """Why `cls.from_preset(path)` gets a freshly initialised head, or None."""
     saved = _saved_task_class(path)
     if saved is None:
-        return "the preset holds no task head (only an encoder)"
+        return "the preset holds no task head, only an encoder"
     if not issubclass(saved, cls):
         return f"the preset's head belongs to an {saved.__name__}"
     if not load_task_weights:
@@ -91,6 +92,15 @@ def _fresh_head_reason(cls, path, load_task_weights):
     if not check_file_exists(path, TASK_WEIGHTS_FILE):
         return f"the preset has no {TASK_WEIGHTS_FILE}"
     return None
+
+
+def preset_learning_rate(path):
+    """The fine-tuning rate a preset's metadata.json names, or None."""
+    if not check_file_exists(path, METADATA_FILE):
+        return None
+    fine_tuning = load_json(path, METADATA_FILE).get("fine_tuning") or {}
+    rate = fine_tuning.get("learning_rate")
+    return None if rate is None else float(rate)
 
 
 def warn_fresh_head(task, preset, reason):
@@ -106,8 +116,18 @@ def warn_fresh_head(task, preset, reason):
         "down-stream task to be able to use it for predictions and "
         "inference.",
         UserWarning,
-        stacklevel=5,
+        stacklevel=_user_stacklevel(),
     )
+
+
+def _user_stacklevel():
+    """The `stacklevel` that points a warning at the first caller outside
+    keras_electra (the user's `from_preset` line)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _load_task(cls, path, load_weights, kwargs, preset=None):
@@ -144,6 +164,10 @@ def _load_task(cls, path, load_weights, kwargs, preset=None):
         if names and len(names) != kwargs["num_classes"]:
             kwargs.setdefault("label_names", None)
     task = loader.load_task(cls, load_weights, load_task_weights, **kwargs)
+    rate = preset_learning_rate(path)
+    if rate is not None and rate != task.default_learning_rate:
+        task.default_learning_rate = rate
+        task.compile()  # Task.__init__ compiled with the class's default.
     reason = _fresh_head_reason(cls, path, load_task_weights)
     if load_weights and reason:
         warn_fresh_head(task, path if preset is None else preset, reason)
@@ -230,6 +254,11 @@ class ElectraPresetMixin:
     Backbone)`.
     """
 
+    # The rate tasks' `compile()` fine-tunes at when given none: the ELECTRA
+    # paper's 5e-5 unless the preset's metadata.json names another
+    # (`"fine_tuning": {"learning_rate": ...}`), as tiny models need.
+    default_learning_rate = 5e-5
+
     @classproperty
     def presets(cls):
         """keras_electra's named presets (name -> metadata)."""
@@ -276,16 +305,20 @@ class ElectraPresetMixin:
         classes that load from the folder.
         """
         super().save_to_preset(preset_dir, **kwargs)
-        write_task_names(preset_dir)
+        rate = self.default_learning_rate if isinstance(self, Task) else None
+        write_metadata(preset_dir, rate)
 
 
-def write_task_names(preset_dir):
-    """Set `"tasks"` in a preset's metadata.json to keras_electra's tasks."""
+def write_metadata(preset_dir, learning_rate=None):
+    """Set `"tasks"` in a preset's metadata.json to keras_electra's tasks,
+    and `"fine_tuning"` to a task's default learning rate."""
     path = os.path.join(os.fspath(preset_dir), METADATA_FILE)
     if not os.path.isfile(path):
         return  # Tokenizers and preprocessors write no metadata.
     with open(path, encoding="utf-8") as f:
         metadata = json.load(f)
     metadata["tasks"] = sorted(TASK_MODULES)
+    if learning_rate is not None:
+        metadata["fine_tuning"] = {"learning_rate": learning_rate}
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(metadata, indent=4))

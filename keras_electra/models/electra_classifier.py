@@ -13,7 +13,7 @@ from keras_electra.models.electra_classifier_preprocessor import (
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
 from keras_electra.models.text_inputs import check_texts
-from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.shuffled_fit import ShuffledFitMixin
 
 try:
@@ -121,12 +121,14 @@ class ElectraClassifier(
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+        self, optimizer="auto", loss="auto", *, metrics="auto",
+        learning_rate=None, **kwargs
     ):
         """Configures training; `"auto"` picks defaults for `problem_type`.
 
-        The default optimizer is AdamW at a fine-tuning rate of 5e-5 with
-        weight decay 0.01 that skips layer norms and biases (a
+        The default optimizer is AdamW at `learning_rate` (default: the
+        preset's fine-tuning rate, see `default_learning_rate`; 5e-5 for
+        full-size ELECTRA) with weight decay 0.01 that skips layer norms and biases (a
         `keras_electra.optimizers.LayerwiseDecayAdamW` with `layer_decay=1`;
         pass one with `layer_decay=0.8` for ELECTRA's recipe). The default
         loss is sparse categorical, mean squared error or binary
@@ -134,8 +136,7 @@ class ElectraClassifier(
         `activation` is softmax / sigmoid), the default metric accuracy,
         mean absolute error or binary accuracy.
         """
-        if optimizer == "auto":
-            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        optimizer = default_optimizer(self, optimizer, learning_rate)
         if loss == "auto":
             loss = self._default_loss()
         if metrics == "auto":
