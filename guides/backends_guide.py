@@ -2,7 +2,7 @@
 
 keras_electra is Keras 3: the backend is chosen by `KERAS_BACKEND` before
 Keras is imported, and the code does not change. This guide runs
-`classifier_guide.py` (single texts) once per backend, each in its own
+`classifier_guide.py` (single texts; 600 reviews, 2 epochs) once per backend, each in its own
 process, and compares the figures. Data still flows through `tf.data` on
 every backend (keras-hub's preprocessing runs there); the model, the
 gradients and the optimizer run on the chosen backend. The losses differ a
@@ -11,7 +11,7 @@ little between backends (dropout draws and float summation order).
 A full run saves the loss per epoch of each backend to
 `guides/images/backends_loss.png`.
 
-    python guides/backends_guide.py                      # about 10 minutes
+    python guides/backends_guide.py                      # about 6 minutes
     python guides/backends_guide.py --quick --backends jax,torch
 """
 
@@ -28,7 +28,8 @@ IMAGES = os.path.join(HERE, "images")
 def run_guide(backend, quick):
     """The classifier guide's JSON summary, run under `backend`."""
     command = [sys.executable, os.path.join(HERE, "classifier_guide.py"),
-               "--single-only", "--no-plot"] + (["--quick"] if quick else [])
+               "--single-only", "--no-plot"] + (
+        ["--quick"] if quick else ["--train", "600", "--epochs", "2"])
     env = {**os.environ, "KERAS_BACKEND": backend,
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -12,7 +12,7 @@ preset's fine-tuning rate (its metadata.json), and answers new text with
 pipeline does. The run ends with one JSON line of figures; a full run saves
 the loss curves to `guides/images/classifier_loss_curves.png`.
 
-    python guides/classifier_guide.py            # full: about 3 minutes on 2 CPU cores
+    python guides/classifier_guide.py            # full: 3 to 14 minutes on 2 busy CPU cores
     python guides/classifier_guide.py --quick    # seconds, as the test runs it
     KERAS_BACKEND=jax python guides/classifier_guide.py   # or torch
 """
@@ -54,13 +54,13 @@ def review_pairs(texts, labels, seed):
     return (texts, seconds), (labels == labels[other]).astype("int32")
 
 
-def fine_tune(x, y, test_x, test_y, label_names, size, seed=0):
+def fine_tune(x, y, test_x, test_y, label_names, size, quick, seed=0):
     keras.utils.set_random_seed(seed)
     classifier = ElectraClassifier.from_preset(
         PRESET, num_classes=2, label_names=label_names,
         sequence_length=size["sequence_length"])
     classifier.compile()  # AdamW at the preset's fine-tuning rate.
-    if size is QUICK:  # Compiling with XLA takes longer than a quick run.
+    if quick:  # Compiling with XLA takes longer than a quick run.
         classifier.jit_compile = False
     # Raw strings go straight into tf.data; the task's preprocessor
     # tokenizes and packs them inside the pipeline.
@@ -104,11 +104,17 @@ def main(argv=None):
                         help="a few examples and one epoch (env GUIDE_QUICK=1)")
     parser.add_argument("--images", default=IMAGES,
                         help="where the loss curves go (default: %(default)s)")
+    parser.add_argument("--train", type=int, help="training reviews "
+                        f"(default: {FULL['train']}, quick {QUICK['train']})")
+    parser.add_argument("--epochs", type=int, help="default: "
+                        f"{FULL['epochs']}, quick {QUICK['epochs']}")
     parser.add_argument("--single-only", action="store_true",
                         help="skip the pairs (the backends guide uses it)")
     parser.add_argument("--no-plot", action="store_true")
     args = parser.parse_args(argv)
-    size = QUICK if args.quick else FULL
+    size = dict(QUICK if args.quick else FULL)
+    for key in ("train", "epochs"):
+        size[key] = getattr(args, key) or size[key]
     started = time.time()
     texts, labels = reviews("train", size["train"])
     test_texts, test_labels = reviews("test", size["test"])
@@ -117,7 +123,8 @@ def main(argv=None):
     print(f"== single texts: {len(texts)} reviews, backend "
           f"{keras.backend.backend()}")
     classifier, single_history, accuracy = fine_tune(
-        texts, labels, test_texts, test_labels, ["other", "great"], size)
+        texts, labels, test_texts, test_labels, ["other", "great"], size,
+        args.quick)
     print(f"learning rate {float(classifier.optimizer.learning_rate):g}, "
           f"held-out accuracy {accuracy:.3f} (always 'great': "
           f"{test_labels.mean():.3f})")
@@ -134,7 +141,8 @@ def main(argv=None):
     test_pairs, test_agree = review_pairs(test_texts, test_labels, seed=2)
     print(f"== pairs: {len(agree)} review pairs")
     pair_classifier, pair_history, pair_accuracy = fine_tune(
-        pairs, agree, test_pairs, test_agree, ["differ", "agree"], size)
+        pairs, agree, test_pairs, test_agree, ["differ", "agree"], size,
+        args.quick)
     print(f"held-out accuracy {pair_accuracy:.3f} (majority: "
           f"{max(test_agree.mean(), 1 - test_agree.mean()):.3f})")
     print("classify pair:", pair_classifier.classify(

@@ -45,22 +45,16 @@ def label_of(word):
     return 1 if word in NAMES else 2 if word in TITLES else 0
 
 
-def labelled_lines(count, skip=0):
+def labelled_lines():
     """Lines of the novels that name someone, as words and word labels."""
     words, labels = [], []
     with gzip.open(NOVELS, "rt", encoding="utf-8") as f:
         for line in f:
             line_words = line.split()
             line_labels = [label_of(word) for word in line_words]
-            if len(line_words) < 6 or not any(line_labels):
-                continue
-            if skip:
-                skip -= 1
-                continue
-            words.append(line_words)
-            labels.append(line_labels)
-            if len(words) == count:
-                break
+            if len(line_words) >= 6 and any(line_labels):
+                words.append(line_words)
+                labels.append(line_labels)
     return words, labels
 
 
@@ -79,9 +73,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     started = time.time()
-    # Train on the first lines, test on later ones.
-    words, labels = labelled_lines(size["train"])
-    test_words, test_labels = labelled_lines(size["test"], skip=20000)
+    # Train on the first lines, test on the last ones (another novel).
+    all_words, all_labels = labelled_lines()
+    words, labels = all_words[:size["train"]], all_labels[:size["train"]]
+    test_words = all_words[-size["test"]:]
+    test_labels = all_labels[-size["test"]:]
     print(f"{len(words)} training lines, e.g. "
           f"{list(zip(words[0], [LABELS[i] for i in labels[0]]))}")
 
