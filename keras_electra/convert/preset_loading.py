@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 
+import keras
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
@@ -290,8 +291,6 @@ class ElectraPresetMixin:
         The file holds no optimizer state worth restoring, and Keras warns
         when the compiled optimizer's variables differ from the saved ones.
         """
-        import keras
-
         skipped = list(self.backbone._flatten_layers())
         if getattr(self, "optimizer", None) is not None:
             skipped.append(self.optimizer)
