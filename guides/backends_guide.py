@@ -11,7 +11,7 @@ little between backends (dropout draws and float summation order).
 A full run saves the loss per epoch of each backend to
 `guides/images/backends_loss.png`.
 
-    python guides/backends_guide.py                      # about 6 minutes
+    python guides/backends_guide.py                      # 5 to 15 minutes
     python guides/backends_guide.py --quick --backends jax,torch
 """
 
