@@ -52,6 +52,7 @@ def plot(results, path):
             f"{result['backend']}: accuracy {result['test_accuracy']:.3f}, "
             f"{result['seconds']:.0f} s"))
     axis.set_xlabel("epoch")
+    axis.set_xticks(list(epochs))
     axis.set_ylabel("training loss")
     axis.set_title("ElectraClassifier.fit on each backend")
     axis.legend(fontsize=8)
