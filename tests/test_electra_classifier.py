@@ -465,3 +465,50 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
 def test_bad_truncate_raises():
     with pytest.raises(ValueError, match="longest_first"):
         ElectraClassifierPreprocessor(ElectraTokenizer(), truncate="middle")
+
+
+def test_classify_returns_hf_pipeline_shapes_labels_and_scores():
+    classifier = tiny_classifier(num_classes=3)
+    logits = classifier.predict(["Great.", "Bad."], verbose=0)
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+
+    # As HF's pipeline: a list of {label, score} even for one string.
+    [one] = classifier.classify("Great.")
+    assert set(one) == {"label", "score"}
+    assert one["label"] == f"LABEL_{probabilities[0].argmax()}"
+    assert one["score"] == pytest.approx(probabilities[0].max(), abs=1e-6)
+    both = classifier.classify(["Great.", "Bad."])
+    assert [r["label"] for r in both] == [
+        f"LABEL_{i}" for i in probabilities.argmax(-1)]
+
+    every = classifier.classify("Great.", top_k=None)
+    assert [r["label"] for r in every] == [
+        f"LABEL_{i}" for i in np.argsort(-probabilities[0])]
+    assert sum(r["score"] for r in every) == pytest.approx(1.0)
+    two = classifier.classify(["Great.", "Bad."], top_k=2)
+    assert [len(r) for r in two] == [2, 2]
+    assert two[1][0]["score"] >= two[1][1]["score"]
+
+    classifier.label_names = ["bad", "meh", "good"]
+    assert classifier.classify("Great.")[0]["label"] == ["bad", "meh", "good"][
+        probabilities[0].argmax()]
+    with pytest.raises(ValueError, match="`top_k` must be a positive int"):
+        classifier.classify("Great.", top_k=0)
+    with pytest.raises(ValueError, match="one string per text; received 1"):
+        classifier.classify(["a", "b"], text_pair=["c"])
+    with pytest.raises(TypeError, match="classify\\(\\) expects a string"):
+        classifier.classify(3)
+
+
+@pytest.mark.parametrize(
+    "problem_type, num_classes",
+    [("multi_label_classification", 3), ("regression", 1)])
+def test_classify_scores_follow_problem_type(problem_type, num_classes):
+    classifier = tiny_classifier(num_classes=num_classes,
+                                 problem_type=problem_type)
+    outputs = classifier.predict(["Great."], verbose=0)[0]
+    ranked = classifier.classify("Great.", top_k=None)
+    expected = (outputs if problem_type == "regression"
+                else 1 / (1 + np.exp(-outputs)))
+    np.testing.assert_allclose(sorted(r["score"] for r in ranked),
+                               np.sort(expected), atol=1e-6)

@@ -386,6 +386,9 @@ def test_answer_matches_hf_pipeline(
         handle_impossible_answer=impossible,
     )
     for (question, context), found in zip(PAIRS, ours):
+        if top_k == 1:  # One dict per question, as HF's pipeline.
+            assert isinstance(found, dict)
+            found = [found]
         expected = hf_pipeline_answers(
             hf_model,
             tokenizer,
@@ -447,6 +450,30 @@ def test_answer_spans_stay_in_the_context(hf_qa_pair):
     both = task.answer([question, "Why?"], context, top_k=2)
     assert len(both) == 2 and all(len(answers) == 2 for answers in both)
     assert both[0] == task.answer(question, context, top_k=2)
+
+
+def test_answer_takes_hf_pipeline_calls_and_returns_its_shapes(hf_qa_pair):
+    _, task = hf_qa_pair
+    (question, context), (other, other_context) = PAIRS[:2]
+    best = task.answer(question=question, context=context)
+    assert set(best) == {"score", "start", "end", "answer"}
+    assert best == task.answer(question, context) == task.answer(
+        {"question": question, "context": context})
+    three = task.answer(question, context, top_k=3)
+    assert len(three) == 3 and all(isinstance(a, dict) for a in three)
+    assert best == task.answer(questions=question, contexts=context)
+    several = task.answer(question=[question, other],
+                          context=[context, other_context])
+    assert several == task.answer(
+        [{"question": question, "context": context},
+         {"question": other, "context": other_context}])
+    assert isinstance(several[1], dict)
+    # Batched with another question: the same span, the score to rounding.
+    assert several[0] == {**best, "score": pytest.approx(best["score"])}
+    with pytest.raises(ValueError, match="keys 'question' and 'context'"):
+        task.answer({"question": question})
+    with pytest.raises(ValueError, match="`question` or `questions`"):
+        task.answer(question, context, questions=[question])
 
 
 # --- Training --------------------------------------------------------------

@@ -37,6 +37,8 @@ def test_classifier_serves_raw_strings_like_predict(tmp_path):
     expected = task.predict(texts, verbose=0)
     expected_pairs = task.predict((firsts, seconds), verbose=0)
     expected_invalid = task.predict(np.array(INVALID_UTF8, dtype=object), verbose=0)
+    classified = task.classify(texts)
+    classified_pairs = task.classify(firsts, text_pair=seconds, top_k=None)
 
     path = keras_electra.export_for_serving(task, tmp_path / "model")
     assert path == str(tmp_path / "model")
@@ -70,6 +72,19 @@ def test_classifier_serves_raw_strings_like_predict(tmp_path):
         assert response["label_names"].tolist() == [
             [n.encode() for n in LABEL_NAMES]
         ] * len(reference)
+    # classify() gives the SavedModel's label and probability per text.
+    for response, results in ((single, classified), (pairs, classified_pairs)):
+        for i, result in enumerate(results):
+            best = result if isinstance(result, dict) else result[0]
+            assert best["label"] == response["label"][i].decode()
+            assert best["score"] == pytest.approx(
+                response["probabilities"][i].max(), abs=TOLERANCE)
+    for i, ranked in enumerate(classified_pairs):  # top_k=None: all, sorted
+        assert [r["label"] for r in ranked] == [
+            LABEL_NAMES[j] for j in np.argsort(-pairs["probabilities"][i])]
+        np.testing.assert_allclose(
+            [r["score"] for r in ranked],
+            np.sort(pairs["probabilities"][i])[::-1], atol=TOLERANCE)
     assert one["logits"].shape == (1, 3)
     # The long text was cut as the preprocessor cuts it, not rejected.
     assert not np.allclose(single["logits"][4], single["logits"][1])

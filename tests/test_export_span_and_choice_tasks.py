@@ -52,7 +52,7 @@ def test_question_answerer_serves_answers_like_answer(tmp_path):
     )
 
     assert signatures == ["answer", "serving_default"]
-    for row, ((best,), context) in enumerate(zip(expected, CONTEXTS)):
+    for row, (best, context) in enumerate(zip(expected, CONTEXTS)):
         answer = response["answer"][row].decode()
         assert answer == best["answer"]
         assert (response["start"][row], response["end"][row]) == (

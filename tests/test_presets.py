@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+import keras
 import keras_hub
 import pytest
 import torch
@@ -232,3 +233,114 @@ def test_bundled_preset_ships_both_trained_heads():
     assert max(natural.values()) < 0.4
     assert odd["python"] > 0.5 > max(
         p for token, p in odd.items() if token != "python")
+
+
+TINY = "electra_tiny_uncased_en"
+TASK_NAMES = ["ElectraCausalLM", "ElectraClassifier", "ElectraDiscriminator",
+              "ElectraMaskedLM", "ElectraMultipleChoice",
+              "ElectraQuestionAnswerer", "ElectraTokenClassifier"]
+
+
+def _fresh_head_warnings(record):
+    return [str(w.message) for w in record
+            if "were not initialized from the preset" in str(w.message)]
+
+
+def test_fresh_head_warns_with_its_weights_and_loaded_head_does_not(
+        tmp_path):
+    import warnings
+
+    from keras_electra import ElectraClassifier
+    from keras_electra import ElectraDiscriminator
+    from keras_electra import ElectraMaskedLM
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        discriminator = ElectraDiscriminator.from_preset(TINY)
+        generator = ElectraMaskedLM.from_preset(TINY)
+    assert _fresh_head_warnings(record) == []  # Both heads are in the preset.
+
+    discriminator_only = tmp_path / "discriminator_only"
+    discriminator.save_to_preset(discriminator_only)
+    backbone_only = tmp_path / "backbone_only"
+    generator.backbone.save_to_preset(backbone_only)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ElectraMaskedLM.from_preset(discriminator_only)
+    [message] = _fresh_head_warnings(record)
+    assert message.startswith("Some weights of ElectraMaskedLM were not")
+    assert "belongs to an ElectraDiscriminator" in message
+    assert "'generator_head/dense/kernel'" in message
+    assert "'generator_head/bias'" in message
+    assert "You should probably TRAIN this model" in message
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ElectraClassifier.from_preset(backbone_only, num_classes=3)
+    [message] = _fresh_head_warnings(record)
+    assert "holds no task head, only an encoder" in message
+    assert "'classifier_head/output_dense/kernel'" in message
+    # The encoder was loaded, so it is not named.
+    assert "embeddings" not in message and "transformer" not in message
+
+    # No weights asked for: nothing is "newly initialised" against a preset.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ElectraClassifier.from_preset(backbone_only, num_classes=3,
+                                      load_weights=False)
+    assert _fresh_head_warnings(record) == []
+
+
+def test_preset_metadata_lists_the_task_classes(tmp_path):
+    from keras_electra.models.electra_pretrainer import ElectraPretrainer
+
+    for folder in ("", "generator"):
+        path = os.path.join(
+            os.path.dirname(keras_electra.__file__), "presets", TINY, folder,
+            "metadata.json")
+        with open(path) as f:
+            assert json.load(f)["tasks"] == TASK_NAMES, path
+    pretrainer = ElectraPretrainer.from_preset(TINY, sequence_length=16,
+                                               load_weights=False)
+    pretrainer.save_to_preset(tmp_path / "saved")
+    for folder in ("", "generator"):
+        with open(tmp_path / "saved" / folder / "metadata.json") as f:
+            assert json.load(f)["tasks"] == TASK_NAMES
+    for name in TASK_NAMES:
+        assert task_class(name).__name__ == name
+
+
+def test_tiny_preset_carries_its_fine_tuning_rate(tmp_path):
+    from keras_electra import ElectraClassifier
+    from keras_electra import ElectraTokenClassifier
+
+    def rate(task):
+        return float(keras.ops.convert_to_numpy(task.optimizer.learning_rate))
+
+    classifier = ElectraClassifier.from_preset(TINY, num_classes=2,
+                                               sequence_length=16)
+    # 5e-5 barely moves the tiny preset; its metadata.json names 2e-4.
+    assert classifier.default_learning_rate == 2e-4
+    assert rate(classifier) == pytest.approx(2e-4)
+    classifier.compile()
+    assert rate(classifier) == pytest.approx(2e-4)
+    classifier.compile(learning_rate=1e-3)
+    assert rate(classifier) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="learning_rate=0.001 with optimizer"):
+        classifier.compile(optimizer=keras.optimizers.Adam(),
+                           learning_rate=1e-3)
+    tagger = ElectraTokenClassifier.from_preset(TINY, num_classes=2,
+                                                sequence_length=16)
+    assert rate(tagger) == pytest.approx(2e-4)
+
+    # Saved presets keep the rate; presets without one keep ELECTRA's 5e-5.
+    classifier.save_to_preset(tmp_path / "fine_tuned")
+    with open(tmp_path / "fine_tuned" / "metadata.json") as f:
+        assert json.load(f)["fine_tuning"] == {"learning_rate": 2e-4}
+    reloaded = ElectraClassifier.from_preset(tmp_path / "fine_tuned")
+    assert rate(reloaded) == pytest.approx(2e-4)
+    classifier.backbone.save_to_preset(tmp_path / "backbone")
+    fresh = ElectraClassifier.from_preset(tmp_path / "backbone",
+                                          num_classes=2)
+    assert fresh.default_learning_rate == 5e-5
+    assert rate(fresh) == pytest.approx(5e-5)

@@ -7,11 +7,19 @@ loader on it. Classes get it through `ElectraPresetMixin`. Tested with
 keras-hub 0.32.
 """
 
+import json
+import os
+import sys
+import warnings
+
+import keras
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
 from keras_hub.src.utils.preset_utils import PREPROCESSOR_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import METADATA_FILE
 from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
+from keras_hub.src.utils.preset_utils import TASK_WEIGHTS_FILE
 from keras_hub.src.utils.preset_utils import TOKENIZER_CONFIG_FILE
 from keras_hub.src.utils.preset_utils import check_config_class
 from keras_hub.src.utils.preset_utils import check_file_exists
@@ -20,6 +28,7 @@ from keras_hub.src.utils.preset_utils import load_json
 from keras_hub.src.utils.python_utils import classproperty
 
 from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
+from keras_electra.convert.keras_model import TASK_MODULES
 from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
 from keras_electra.convert.keras_model import task_class
 from keras_electra.convert.preset_store import resolved_preset
@@ -66,7 +75,63 @@ def _preprocessor_kwargs(preprocessor_cls, loader, path, sequence_length):
                                        sequence_length)
 
 
-def _load_task(cls, path, load_weights, kwargs):
+def _saved_task_class(path):
+    if not check_file_exists(path, TASK_CONFIG_FILE):
+        return None
+    return check_config_class(load_json(path, TASK_CONFIG_FILE))
+
+
+def _fresh_head_reason(cls, path, load_task_weights):
+    """Why `cls.from_preset(path)` gets a freshly initialised head, or None."""
+    saved = _saved_task_class(path)
+    if saved is None:
+        return "the preset holds no task head, only an encoder"
+    if not issubclass(saved, cls):
+        return f"the preset's head belongs to an {saved.__name__}"
+    if not load_task_weights:
+        return "`num_classes` was passed, which asks for a new head"
+    if not check_file_exists(path, TASK_WEIGHTS_FILE):
+        return f"the preset has no {TASK_WEIGHTS_FILE}"
+    return None
+
+
+def preset_learning_rate(path):
+    """The fine-tuning rate a preset's metadata.json names, or None."""
+    if not check_file_exists(path, METADATA_FILE):
+        return None
+    fine_tuning = load_json(path, METADATA_FILE).get("fine_tuning") or {}
+    rate = fine_tuning.get("learning_rate")
+    return None if rate is None else float(rate)
+
+
+def warn_fresh_head(task, preset, reason):
+    """Warn, as HF transformers does, which weights are untrained."""
+    encoder = {id(v) for v in task.backbone.weights}
+    fresh = [v.path for v in task.weights if id(v) not in encoder]
+    if not fresh:
+        return
+    warnings.warn(
+        f"Some weights of {type(task).__name__} were not initialized from "
+        f"the preset {os.fspath(preset)!r} and are newly initialized "
+        f"({reason}): {fresh}. You should probably TRAIN this model on a "
+        "down-stream task to be able to use it for predictions and "
+        "inference.",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel():
+    """The `stacklevel` that points a warning at the first caller outside
+    keras_electra (the user's `from_preset` line)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _load_task(cls, path, load_weights, kwargs, preset=None):
     loader = get_preset_loader(path)
     sequence_length = kwargs.pop("sequence_length", None)
     preprocessor_cls = getattr(cls, "preprocessor_cls", None)
@@ -104,6 +169,13 @@ def _load_task(cls, path, load_weights, kwargs):
         from keras_electra.models.input_checks import check_sequence_fits
 
         check_sequence_fits(task)
+    rate = preset_learning_rate(path)
+    if rate is not None and rate != task.default_learning_rate:
+        task.default_learning_rate = rate
+        task.compile()  # Task.__init__ compiled with the class's default.
+    reason = _fresh_head_reason(cls, path, load_task_weights)
+    if load_weights and reason:
+        warn_fresh_head(task, path if preset is None else preset, reason)
     return task
 
 
@@ -130,7 +202,7 @@ def load_preset(cls, preset, load_weights=True, **kwargs):
     with resolved_preset(preset, load_weights=needs_weights,
                          **options) as path:
         if issubclass(cls, Task):
-            return _load_task(cls, path, load_weights, kwargs)
+            return _load_task(cls, path, load_weights, kwargs, preset)
         loader = get_preset_loader(path)
         if issubclass(cls, Backbone):
             found = loader.check_backbone_class()
@@ -187,6 +259,11 @@ class ElectraPresetMixin:
     Backbone)`.
     """
 
+    # The rate tasks' `compile()` fine-tunes at when given none: the ELECTRA
+    # paper's 5e-5 unless the preset's metadata.json names another
+    # (`"fine_tuning": {"learning_rate": ...}`), as tiny models need.
+    default_learning_rate = 5e-5
+
     @classproperty
     def presets(cls):
         """keras_electra's named presets (name -> metadata)."""
@@ -211,3 +288,40 @@ class ElectraPresetMixin:
                 `keras_electra.convert.load_preset`.
         """
         return load_preset(cls, preset, load_weights=load_weights, **kwargs)
+
+    def load_task_weights(self, filepath):
+        """Loads the head's weights (keras-hub's), not the optimizer's.
+
+        The file holds no optimizer state worth restoring, and Keras warns
+        when the compiled optimizer's variables differ from the saved ones.
+        """
+        skipped = list(self.backbone._flatten_layers())
+        if getattr(self, "optimizer", None) is not None:
+            skipped.append(self.optimizer)
+        keras.saving.load_weights(self, filepath, objects_to_skip=skipped)
+
+    def save_to_preset(self, preset_dir, **kwargs):
+        """Saves to a preset folder, as keras-hub, listing the real tasks.
+
+        keras-hub's `metadata.json` names each task's first base class,
+        which for keras_electra is this mixin; it then lists the task
+        classes that load from the folder.
+        """
+        super().save_to_preset(preset_dir, **kwargs)
+        rate = self.default_learning_rate if isinstance(self, Task) else None
+        write_metadata(preset_dir, rate)
+
+
+def write_metadata(preset_dir, learning_rate=None):
+    """Set `"tasks"` in a preset's metadata.json to keras_electra's tasks,
+    and `"fine_tuning"` to a task's default learning rate."""
+    path = os.path.join(os.fspath(preset_dir), METADATA_FILE)
+    if not os.path.isfile(path):
+        return  # Tokenizers and preprocessors write no metadata.
+    with open(path, encoding="utf-8") as f:
+        metadata = json.load(f)
+    metadata["tasks"] = sorted(TASK_MODULES)
+    if learning_rate is not None:
+        metadata["fine_tuning"] = {"learning_rate": learning_rate}
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(metadata, indent=4))

@@ -12,6 +12,7 @@ from keras_electra.models.electra_causal_lm_preprocessor import (
 )
 from keras_electra.models.input_checks import check_backbone_inputs
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import is_raw_batch
@@ -22,6 +23,7 @@ class ElectraCausalLM(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     CausalLM,
 ):

@@ -11,11 +11,13 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_classifier_preprocessor import (
     ElectraClassifierPreprocessor,
 )
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
-from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
+from keras_electra.models.text_inputs import check_texts
 
 try:
     import tensorflow as tf
@@ -34,6 +36,7 @@ class ElectraClassifier(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     TextClassifier,
 ):
@@ -127,12 +130,14 @@ class ElectraClassifier(
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+        self, optimizer="auto", loss="auto", *, metrics="auto",
+        learning_rate=None, **kwargs
     ):
         """Configures training; `"auto"` picks defaults for `problem_type`.
 
-        The default optimizer is AdamW at a fine-tuning rate of 5e-5 with
-        weight decay 0.01 that skips layer norms and biases (a
+        The default optimizer is AdamW at `learning_rate` (default: the
+        preset's fine-tuning rate, see `default_learning_rate`; 5e-5 for
+        full-size ELECTRA) with weight decay 0.01 that skips layer norms and biases (a
         `keras_electra.optimizers.LayerwiseDecayAdamW` with `layer_decay=1`;
         pass one with `layer_decay=0.8` for ELECTRA's recipe). The default
         loss is sparse categorical, mean squared error or binary
@@ -140,8 +145,7 @@ class ElectraClassifier(
         `activation` is softmax / sigmoid), the default metric accuracy,
         mean absolute error or binary accuracy.
         """
-        if optimizer == "auto":
-            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        optimizer = default_optimizer(self, optimizer, learning_rate)
         if loss == "auto":
             loss = self._default_loss()
         if metrics == "auto":
@@ -225,6 +229,89 @@ class ElectraClassifier(
                 "'regression' for one real-valued output, or compile with "
                 "loss=keras.losses.BinaryCrossentropy(from_logits=True)."
             )
+
+    def classify(self, texts, text_pair=None, top_k=1, batch_size=32):
+        """Labels and scores of texts, as HF's text-classification pipeline.
+
+        Scores are HF's: softmax probabilities for single-label
+        classification, sigmoid ones for multi-label, the raw value for
+        regression (the outputs as they are when `activation` is already
+        softmax or sigmoid). Labels are `label_names`, or HF's defaults
+        `"LABEL_0"`, `"LABEL_1"`, ... without them: the names the
+        `export_for_serving` SavedModel returns as `label` and that
+        `export_to_huggingface` writes as `id2label`.
+
+        Args:
+            texts: a string or a list of strings.
+            text_pair: optional second segment: a string or a list of
+                strings, one per text (HF's `{"text", "text_pair"}`).
+            top_k: int or `None`. How many labels per text, best first;
+                `None` returns every label.
+            batch_size: int. Texts per model call.
+
+        Returns:
+            With `top_k=1` (the default) one dict `{"label", "score"}` per
+            text, in a list also for a single string (as HF's pipeline);
+            otherwise, for each text, a list of such dicts (a single
+            string gives a single list).
+
+        Example:
+        ```python
+        classifier.classify(["Loved it.", "Stale."])
+        # [{"label": "great", "score": 0.93}, {"label": "other", ...}]
+        classifier.classify("Loved it.", top_k=None)
+        # [{"label": "great", "score": 0.93}, {"label": "other", ...}]
+        ```
+        """
+        texts, single = check_texts(texts, "classify")
+        x = texts
+        if text_pair is not None:
+            pairs, _ = check_texts(text_pair, "classify")
+            if len(pairs) != len(texts):
+                raise ValueError(
+                    f"classify(): `text_pair` needs one string per text; "
+                    f"received {len(pairs)} for {len(texts)} texts."
+                )
+            x = (texts, pairs)
+        if top_k is not None and (
+            not isinstance(top_k, (int, np.integer)) or top_k < 1
+        ):
+            raise ValueError(
+                "classify(): `top_k` must be a positive int or None (every "
+                f"label); received {top_k!r}."
+            )
+        if self.preprocessor is None:
+            raise ValueError(
+                "classify() needs a preprocessor to turn text into ids; this "
+                "ElectraClassifier has preprocessor=None. Create it with one "
+                "(from_preset attaches one)."
+            )
+        scores = self._scores(
+            self.predict(x, batch_size=batch_size, verbose=0)
+        )
+        names = self.label_names or [
+            f"LABEL_{i}" for i in range(self.num_classes)
+        ]
+        results = []
+        for row in scores:
+            best = np.argsort(-row, kind="stable")[:top_k]
+            ranked = [
+                {"label": names[i], "score": float(row[i])} for i in best
+            ]
+            results.append(ranked[0] if top_k == 1 else ranked)
+        if single and top_k != 1:
+            return results[0]
+        return results
+
+    def _scores(self, outputs):
+        outputs = np.asarray(keras.ops.convert_to_numpy(outputs), "float64")
+        name = getattr(self.activation, "__name__", None)
+        if self.problem_type == "regression" or name in ("softmax", "sigmoid"):
+            return outputs
+        if self.problem_type == "multi_label_classification":
+            return 1.0 / (1.0 + np.exp(-outputs))
+        outputs = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+        return outputs / outputs.sum(axis=-1, keepdims=True)
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         # Datasets reach the labels only here, inside tf.data.

@@ -16,7 +16,9 @@ from keras_electra.models.electra_discriminator_preprocessor import (
 from keras_electra.models.replaced_token_detection_loss import (
     ReplacedTokenDetectionLoss,
 )
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import require_tokenizer
@@ -28,6 +30,7 @@ class ElectraDiscriminator(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     Task,
 ):
@@ -87,21 +90,26 @@ class ElectraDiscriminator(
         loss="auto",
         *,
         weighted_metrics="auto",
+        learning_rate=None,
         **kwargs,
     ):
-        """Configures training; defaults to Adam(5e-5), the RTD loss, accuracy.
+        """Configures training; defaults to Adam, the RTD loss, accuracy.
 
         Args:
-            optimizer: `"auto"` (Adam with learning rate 5e-5) or any Keras
+            optimizer: `"auto"` (Adam at `learning_rate`) or any Keras
                 optimizer.
             loss: `"auto"` (`ReplacedTokenDetectionLoss`, sigmoid
                 cross-entropy averaged over real tokens) or any Keras loss.
             weighted_metrics: `"auto"` (binary accuracy of the logits,
                 weighted by the padding mask) or a list of metrics.
+            learning_rate: the rate of the `"auto"` optimizer; default: the
+                preset's `default_learning_rate` (5e-5 for full-size
+                ELECTRA).
             **kwargs: passed on to `keras.Model.compile`.
         """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(5e-5)
+        optimizer = default_optimizer(
+            self, optimizer, learning_rate, build=keras.optimizers.Adam
+        )
         if loss == "auto":
             loss = ReplacedTokenDetectionLoss()
         if weighted_metrics == "auto":

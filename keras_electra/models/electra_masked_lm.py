@@ -12,6 +12,7 @@ from keras_electra.models.electra_masked_lm_preprocessor import (
 )
 from keras_electra.models.input_checks import concrete_value
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import decode_word_pieces
@@ -28,6 +29,7 @@ class ElectraMaskedLM(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     MaskedLM,
 ):

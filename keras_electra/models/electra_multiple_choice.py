@@ -9,11 +9,12 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
 )
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.input_checks import INPUT_KEYS
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_choice_batch
-from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
 class _FlattenChoices(keras.layers.Layer):
@@ -37,6 +38,7 @@ class ElectraMultipleChoice(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     Task,
 ):
@@ -139,16 +141,18 @@ class ElectraMultipleChoice(
         return check_choice_batch(x, owner)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+        self, optimizer="auto", loss="auto", *, metrics="auto",
+        learning_rate=None, **kwargs
     ):
         """Configures training; `"auto"` picks fine-tuning defaults.
 
-        Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer norms
+        Defaults: AdamW at `learning_rate` (default: the preset's
+        `default_learning_rate`, 5e-5 for full-size ELECTRA) with weight
+        decay 0.01 that skips layer norms
         and biases (`LayerwiseDecayAdamW` with `layer_decay=1`), softmax
         cross-entropy over the choices, accuracy.
         """
-        if optimizer == "auto":
-            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        optimizer = default_optimizer(self, optimizer, learning_rate)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if metrics == "auto":

@@ -15,6 +15,7 @@ from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
@@ -23,6 +24,7 @@ from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 class ElectraPretrainer(
     SavedCompileMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     Task,
 ):

@@ -9,12 +9,13 @@ from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_question_answerer_preprocessor import (
     ElectraQuestionAnswererPreprocessor,
 )
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.span_loss import SpanLoss
 from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import require_tokenizer
-from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 # What HF's pipeline writes over the logits of tokens outside the context.
 MASKED_LOGIT = -10000.0
@@ -25,6 +26,7 @@ class ElectraQuestionAnswerer(
     SavedCompileMixin,
     ElectraPresetMixin,
     RawTextInputsMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     Task,
 ):
@@ -57,7 +59,7 @@ class ElectraQuestionAnswerer(
     >>> history = qa.fit(
     ...     (["When did Curie first win?"], [context]),
     ...     {"answer_start": [35], "text": ["1903"]}, verbose=0)
-    >>> best = qa.answer("When did Curie first win?", context)[0]
+    >>> best = qa.answer(question="When did Curie first win?", context=context)
     >>> sorted(best)
     ['answer', 'end', 'score', 'start']
     """
@@ -93,16 +95,17 @@ class ElectraQuestionAnswerer(
         return check_text_batch(x, owner)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+        self, optimizer="auto", loss="auto", *, metrics="auto",
+        learning_rate=None, **kwargs
     ):
         """Configure training; `"auto"` picks the defaults below.
 
-        Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer
-        norms and biases (`LayerwiseDecayAdamW(5e-5, layer_decay=1.0)`, as
-        `ElectraClassifier`) and `SpanLoss`, HF's QA loss; no metrics.
+        Defaults: AdamW at `learning_rate` (default: the preset's
+        `default_learning_rate`, 5e-5 for full-size ELECTRA) with weight
+        decay 0.01 that skips layer norms and biases (`LayerwiseDecayAdamW`
+        with `layer_decay=1.0`, as `ElectraClassifier`) and `SpanLoss`, HF's QA loss; no metrics.
         """
-        if optimizer == "auto":
-            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        optimizer = default_optimizer(self, optimizer, learning_rate)
         if loss == "auto":
             loss = SpanLoss()
         if metrics == "auto":
@@ -113,13 +116,16 @@ class ElectraQuestionAnswerer(
 
     def answer(
         self,
-        questions,
-        contexts,
+        question=None,
+        context=None,
         top_k=1,
         max_answer_length=30,
         align_to_words=True,
         handle_impossible_answer=False,
         batch_size=32,
+        *,
+        questions=None,
+        contexts=None,
     ):
         """The best answer spans of each context, as HF's QA pipeline.
 
@@ -135,10 +141,15 @@ class ElectraQuestionAnswerer(
         `QuestionAnsweringPipeline` (v4.57), except that it never returns
         spans with score 0 (HF pads a short list with them).
 
+        Called as HF's pipeline is: `answer(question=..., context=...)`,
+        positionally `answer(question, context)`, or with a dict
+        `{"question": ..., "context": ...}` or a list of them.
+
         Args:
-            questions: a string or a list of strings.
-            contexts: a string (shared by all questions) or a list of
-                strings, one per question.
+            question: a string or a list of strings (also `questions=`),
+                or HF's `{"question", "context"}` dict(s).
+            context: a string (shared by all questions) or a list of
+                strings, one per question (also `contexts=`).
             top_k: int. Answers per question.
             max_answer_length: int. Longest answer, in tokens.
             align_to_words: bool. Widen spans to whole words.
@@ -148,13 +159,15 @@ class ElectraQuestionAnswerer(
             batch_size: int. Examples preprocessed and run at a time.
 
         Returns:
-            For each question, a list of up to `top_k` dicts, best first,
-            with `"answer"` (the text), `"score"`, and `"start"`/`"end"`
-            (character offsets: `context[start:end] == answer`). A single
-            question gives a single list.
+            As HF's pipeline: for one question, the best answer, a dict
+            with `"score"`, `"start"`/`"end"` (character offsets:
+            `context[start:end] == answer`) and `"answer"` (the text); with
+            `top_k > 1` a list of up to `top_k` such dicts, best first. For
+            a list of questions, a list with one of those per question.
         """
+        question, context = _aliases(question, context, questions, contexts)
         questions, contexts, single = _question_context_pairs(
-            questions, contexts
+            question, context
         )
         for name, value in (
             ("top_k", top_k),
@@ -186,6 +199,8 @@ class ElectraQuestionAnswerer(
                     handle_impossible_answer,
                 )
             )
+        if top_k == 1:
+            results = [found[0] if found else None for found in results]
         return results[0] if single else results
 
     def _answer_batch(
@@ -241,6 +256,40 @@ class ElectraQuestionAnswerer(
             sorted(found, key=lambda a: a["score"], reverse=True)[:top_k]
             for found in answers
         ]
+
+
+def _aliases(question, context, questions, contexts):
+    """`question`/`context`, from HF's keywords, ours, or HF's dicts."""
+    for name, hf_value, value in (
+        ("question", question, questions),
+        ("context", context, contexts),
+    ):
+        if hf_value is not None and value is not None:
+            raise ValueError(
+                f"answer(): pass `{name}` or `{name}s`, not both."
+            )
+    question = questions if question is None else question
+    context = contexts if context is None else context
+    if context is not None:
+        return question, context
+    if isinstance(question, dict):
+        return _record(question)
+    if isinstance(question, (list, tuple)) and question and all(
+        isinstance(record, dict) for record in question
+    ):
+        pairs = [_record(record) for record in question]
+        return [q for q, _ in pairs], [c for _, c in pairs]
+    return question, context
+
+
+def _record(record):
+    try:
+        return record["question"], record["context"]
+    except KeyError as error:
+        raise ValueError(
+            "answer(): a dict input needs the keys 'question' and "
+            f"'context', as HF's pipeline takes it; {error} is missing."
+        ) from None
 
 
 def _question_context_pairs(questions, contexts):

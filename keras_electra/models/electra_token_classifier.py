@@ -13,20 +13,22 @@ from keras_electra.models.electra_token_classifier_preprocessor import (
 from keras_electra.models.electra_token_classifier_preprocessor import (
     ElectraTokenClassifierPreprocessor,
 )
+from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.preprocessing_checks import check
 from keras_electra.models.saved_compile import SavedCompileMixin
+from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import check_label_count
 from keras_electra.models.text_inputs import check_word_batch
 from keras_electra.models.text_inputs import is_raw_batch
-from keras_electra.optimizers.layerwise_decay_adamw import LayerwiseDecayAdamW
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenClassifier(
     SavedCompileMixin,
     ElectraPresetMixin,
+    ShuffledFitMixin,
     DistributableBatches,
     Task,
 ):
@@ -125,19 +127,20 @@ class ElectraTokenClassifier(
         return super().from_preset(preset, load_weights=load_weights, **kwargs)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs
+        self, optimizer="auto", loss="auto", *, metrics="auto",
+        learning_rate=None, **kwargs
     ):
         """Configure training; `"auto"` picks the defaults below.
 
-        Defaults: AdamW at 5e-5 with weight decay 0.01 that skips layer
-        norms and biases (`LayerwiseDecayAdamW(5e-5, layer_decay=1.0)`, as
-        `ElectraClassifier`); sparse categorical cross-entropy averaged over
+        Defaults: AdamW at `learning_rate` (default: the preset's
+        `default_learning_rate`, 5e-5 for full-size ELECTRA) with weight
+        decay 0.01 that skips layer norms and biases (`LayerwiseDecayAdamW`
+        with `layer_decay=1.0`, as `ElectraClassifier`); sparse categorical cross-entropy averaged over
         the labelled tokens (the sample weights), which is HF's loss with
         -100 labels; token accuracy over the labelled tokens (as a weighted
         metric, so padding and continuation tokens do not count).
         """
-        if optimizer == "auto":
-            optimizer = LayerwiseDecayAdamW(5e-5, layer_decay=1.0)
+        optimizer = default_optimizer(self, optimizer, learning_rate)
         if loss == "auto":
             # The head's own activation: `self.activation` is not set yet
             # when `Task.__init__` compiles.

@@ -1,0 +1,86 @@
+"""`fit` on in-memory inputs that shuffles every epoch, as Keras does.
+
+keras-hub's `Task.fit` turns raw strings (and any other in-memory inputs)
+into a `tf.data.Dataset` without shuffling and hands it to Keras with the
+user's `shuffle=True` (the default), which Keras ignores for datasets, with a
+warning the user did not cause; the examples are then seen in the same order
+every epoch. `ShuffledFitMixin` builds that dataset itself, shuffled anew
+each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
+"""
+
+import keras
+import tensorflow as tf
+from keras_hub.src.utils.pipeline_model import _convert_inputs_to_tf_dataset
+from keras_hub.src.utils.pipeline_model import _is_grain_dataset
+from keras_hub.src.utils.pipeline_model import _train_validation_split
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def is_dataset(x):
+    return isinstance(x, tf.data.Dataset) or _is_grain_dataset(x)
+
+
+def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
+                      shuffle=True, seed=None):
+    """Batches of `(x, y, sample_weight)`, reshuffled every epoch if asked.
+
+    The shuffle buffer holds the whole input, so each epoch is a uniform
+    permutation (as Keras' own shuffling of arrays). With `seed=None` the
+    order follows TensorFlow's global seed, which
+    `keras.utils.set_random_seed` sets: the same seed gives the same
+    orders.
+    """
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    inputs = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+    batches = _convert_inputs_to_tf_dataset(inputs, batch_size)
+    if not shuffle:
+        return batches
+    steps = batches.cardinality()
+    return (
+        batches.unbatch()
+        .shuffle(int(steps) * batch_size, seed=seed,
+                 reshuffle_each_iteration=True)
+        .batch(batch_size)
+        # `unbatch` forgets the length, which Keras needs for its steps.
+        .apply(tf.data.experimental.assert_cardinality(steps))
+    )
+
+
+class ShuffledFitMixin:
+    """Gives a keras-hub task a `fit` that shuffles in-memory inputs.
+
+    Put it before the keras-hub base class. Datasets pass through unchanged
+    (they shuffle themselves).
+    """
+
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None,
+            validation_data=None, validation_split=None, shuffle=True,
+            **kwargs):
+        """As keras-hub's `Task.fit`; in-memory inputs (raw strings, arrays)
+        are reshuffled every epoch unless `shuffle=False`.
+
+        Shuffling follows `keras.utils.set_random_seed`. A `tf.data.Dataset`
+        is used as it is: shuffle it with `.shuffle(buffer_size)`.
+        """
+        if is_dataset(x):
+            return super().fit(
+                x, y, batch_size=batch_size, sample_weight=sample_weight,
+                validation_data=validation_data,
+                validation_split=validation_split, shuffle=False, **kwargs,
+            )
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = _train_validation_split(
+                (x, y, sample_weight), validation_split=validation_split
+            )
+        if validation_data is not None and not is_dataset(validation_data):
+            validation_data = in_memory_dataset(
+                *keras.utils.unpack_x_y_sample_weight(validation_data),
+                batch_size=batch_size, shuffle=False,
+            )
+        train = in_memory_dataset(
+            x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle)
+        )
+        return super().fit(
+            train, validation_data=validation_data, shuffle=False, **kwargs
+        )

@@ -1,0 +1,98 @@
+"""`fit` on in-memory inputs reshuffles every epoch, without Keras' warning
+about an ignored `shuffle=True`."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_electra import ElectraBackbone
+from keras_electra import ElectraClassifier
+from keras_electra import ElectraClassifierPreprocessor
+from keras_electra import ElectraTokenClassifier
+from keras_electra import ElectraTokenClassifierPreprocessor
+from keras_electra import ElectraTokenizer
+
+EXAMPLES = 12
+BATCH = 3
+
+
+def tiny_backbone(vocabulary_size=64):
+    return ElectraBackbone(
+        vocabulary_size=vocabulary_size, num_layers=1, num_heads=1, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8)
+
+
+class OrderRecorder(ElectraClassifier):
+    """Records which examples each training step sees (their first id)."""
+
+    seen = None
+
+    def train_step(self, data):
+        x = data[0]
+        ids = keras.ops.convert_to_numpy(x["token_ids"][:, 0])
+        self.seen.extend(int(i) for i in ids)
+        return super().train_step(data)
+
+
+def epoch_orders(shuffle, seed, epochs=3):
+    keras.utils.set_random_seed(seed)
+    model = OrderRecorder(tiny_backbone(), num_classes=2)
+    model.seen = []
+    model.compile(run_eagerly=True)
+    x = {
+        "token_ids": np.tile(np.arange(EXAMPLES)[:, None], (1, 4)),
+        "segment_ids": np.zeros((EXAMPLES, 4), "int32"),
+        "padding_mask": np.ones((EXAMPLES, 4), "int32"),
+    }
+    y = np.arange(EXAMPLES) % 2
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=shuffle,
+              verbose=0)
+    seen = model.seen
+    return [seen[i:i + EXAMPLES] for i in range(0, len(seen), EXAMPLES)]
+
+
+def test_each_epoch_is_a_new_permutation_that_the_seed_repeats():
+    orders = epoch_orders(shuffle=True, seed=3)
+    assert len(orders) == 3
+    for order in orders:
+        assert sorted(order) == list(range(EXAMPLES))
+    # Three random orders of 12 that equal each other or the input order
+    # would be a 1-in-479,001,600 event.
+    assert len({tuple(order) for order in orders}) == 3
+    assert list(range(EXAMPLES)) not in orders
+    assert epoch_orders(shuffle=True, seed=3) == orders
+    assert epoch_orders(shuffle=False, seed=3) == [list(range(EXAMPLES))] * 3
+
+
+def _user_warnings(record):
+    return [str(w.message) for w in record
+            if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.backend_sensitive
+def test_raw_string_and_word_fit_warn_about_nothing():
+    keras.utils.set_random_seed(0)
+    tokenizer = ElectraTokenizer()
+    vocabulary_size = tokenizer.vocabulary_size()
+    classifier = ElectraClassifier(
+        tiny_backbone(vocabulary_size), num_classes=2,
+        preprocessor=ElectraClassifierPreprocessor(tokenizer,
+                                                   sequence_length=8))
+    tagger = ElectraTokenClassifier(
+        tiny_backbone(vocabulary_size), num_classes=2,
+        preprocessor=ElectraTokenClassifierPreprocessor(tokenizer,
+                                                        sequence_length=8))
+    texts = ["good", "bad", "fine food", "stale", "tasty", "bland"]
+    words = [text.split() for text in texts]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        history = classifier.fit(np.array(texts), np.array([1, 0, 1, 0, 1, 0]),
+                                 batch_size=2, epochs=2, verbose=0,
+                                 validation_split=0.5)
+        tagger.fit(words, [[1] * len(w) for w in words], batch_size=4,
+                   verbose=0, validation_data=(words[:2], [[1], [0]]))
+    assert _user_warnings(record) == []
+    # validation_split kept the last half for validation, as Keras does.
+    assert len(history.history["val_loss"]) == 2
