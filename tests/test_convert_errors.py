@@ -41,9 +41,10 @@ def rewrite_tensors(folder, change):
 
 
 def test_wrong_model_type(hf_folder):
-    rewrite_config(hf_folder, model_type="bert")
+    rewrite_config(hf_folder, model_type="roberta")
     with pytest.raises(CheckpointError,
-                       match=r"config\.json: model_type is 'bert', not 'electra'"):
+                       match=r"config\.json: model_type is 'roberta', not "
+                       r"'electra' or 'bert'"):
         ElectraBackbone.from_preset(hf_folder)
 
 

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from dataclasses import field
 
+from keras_electra.convert.hf_config import electra_config_from_bert
 from keras_electra.convert.tensor_files import CheckpointError
 from keras_electra.convert.tensor_files import read_hf_weights
 
@@ -171,25 +172,64 @@ def is_hf_folder(path):
     return "model_type" in read_json(config_path)
 
 
+def bert_encoder_tensors(tensors, source):
+    """A BERT-family state dict under `ElectraModel` names, and a note.
+
+    `BertModel` names are ELECTRA's already; task classes prefix them with
+    `bert.`. The pooler and BERT's heads (`cls.*`, `classifier.*`) have no
+    place in an ELECTRA model and are left out; the note says which.
+    """
+    prefixed = any(name.startswith("bert.") for name in tensors)
+    encoder, dropped = {}, set()
+    for name, value in tensors.items():
+        short = name[len("bert."):] if name.startswith("bert.") else name
+        if (name.startswith("bert.") or not prefixed) and short.startswith(
+            ("embeddings.", "encoder.")
+        ):
+            encoder[short] = value
+        else:
+            dropped.add(name.rsplit(".", 2)[0] if "." in name else name)
+    notes = []
+    if dropped:
+        notes.append(
+            f"{source}: a BERT-family checkpoint loaded as an ELECTRA "
+            f"encoder; not loaded (no ELECTRA counterpart): "
+            f"{', '.join(sorted(dropped))}."
+        )
+    return encoder, notes
+
+
 def read_hf_checkpoint(folder, allow_pickle=True):
-    """A `Checkpoint` from an HF transformers ELECTRA folder."""
+    """A `Checkpoint` from an HF transformers ELECTRA or BERT-family folder.
+
+    A BERT-family folder (`model_type` "bert": `BertModel`,
+    `BertForPreTraining`, `BertForMaskedLM`, ...) reads as an `ElectraModel`
+    with `embedding_size == hidden_size`: the same encoder, its pooler and
+    heads left out (see `bert_encoder_tensors`).
+    """
     config_path = os.path.join(folder, HF_CONFIG_FILE)
     if not os.path.isfile(config_path):
         raise CheckpointError(f"{folder}: no {HF_CONFIG_FILE}.")
     config = read_json(config_path)
     model_type = config.get("model_type")
-    if model_type != "electra":
+    if model_type not in ("electra", "bert"):
         raise CheckpointError(
-            f"{config_path}: model_type is {model_type!r}, not 'electra'. "
-            "keras_electra converts ELECTRA checkpoints only."
+            f"{config_path}: model_type is {model_type!r}, not 'electra' or "
+            "'bert'. keras_electra converts ELECTRA and BERT-family "
+            "checkpoints only."
         )
+    if model_type == "bert":
+        config = electra_config_from_bert(config, config_path)
     tensors, weights_path = read_hf_weights(folder, allow_pickle=allow_pickle)
-    vocabulary, options = read_tokenizer_files(folder)
     notes = []
+    if model_type == "bert":
+        tensors, notes = bert_encoder_tensors(tensors, weights_path)
+    vocabulary, options = read_tokenizer_files(folder)
     if vocabulary is None:
-        vocabulary, notes = default_vocabulary(
+        vocabulary, default_notes = default_vocabulary(
             config.get("vocab_size", 30522), folder
         )
+        notes += default_notes
     return Checkpoint(
         config=config,
         tensors=tensors,

@@ -60,6 +60,32 @@ def backbone_kwargs_from_hf_config(config, source="config.json"):
     }
 
 
+def electra_config_from_bert(config, source="config.json"):
+    """The HF `ElectraModel` config of a BERT-family encoder (E = H).
+
+    BERT's encoder is ELECTRA's discriminator encoder without the factorized
+    embedding; the fields have the same names. Only exact (erf) GELU is
+    accepted, the activation of BERT and ELECTRA.
+    """
+    activation = config.get("hidden_act", "gelu")
+    if activation != "gelu":
+        raise ValueError(
+            f"{source}: hidden_act is {activation!r}; keras_electra loads "
+            "BERT-family checkpoints with hidden_act 'gelu' (exact GELU) "
+            "only. Use a checkpoint trained with 'gelu'."
+        )
+    decoder = {k: config[k] for k in ("is_decoder", "add_cross_attention")
+               if config.get(k)}
+    if decoder:
+        raise ValueError(
+            f"{source}: {decoder} marks a BERT decoder; keras_electra loads "
+            "BERT-family encoders only. Use an encoder checkpoint."
+        )
+    config = {k: v for k, v in config.items() if k != "embedding_size"}
+    config.update(model_type="electra", architectures=["ElectraModel"])
+    return config
+
+
 def hf_config_from_backbone(backbone):
     """An HF `ElectraConfig` dict describing `backbone`."""
     activation = keras.activations.serialize(backbone.activation)

@@ -186,8 +186,9 @@ def load_preset(cls, preset, load_weights=True, **kwargs):
         cls: `ElectraBackbone`, a keras_electra task, preprocessor or
             tokenizer class.
         preset: a keras_electra preset name, `hf://owner/name`, or a local
-            HF transformers / Google TF1 / keras-hub / keras_electra
-            checkpoint folder (see `preset_store`).
+            HF transformers (ELECTRA or BERT-family) / Google TF1 /
+            keras-hub / keras_electra checkpoint folder (see
+            `preset_store`).
         load_weights: whether to load weights (backbones and tasks).
         **kwargs: as keras-hub's `from_preset` (`dtype`, `num_classes`, ...),
             plus `sequence_length` for tasks (their preprocessor's length),
@@ -275,7 +276,9 @@ class ElectraPresetMixin:
 
         `preset` may be a keras_electra preset name (`cls.presets`), an
         `hf://owner/name` handle (downloaded, converted and cached), or a
-        local folder with a Hugging Face transformers ELECTRA checkpoint, a
+        local folder with a Hugging Face transformers ELECTRA checkpoint
+        (or a BERT-family one, `model_type` "bert": its encoder loads with
+        `embedding_dim == hidden_dim`, pooler and heads left out), a
         Google TF1 checkpoint, a keras-hub `ElectraBackbone` preset or a
         keras_electra preset. A checkpoint's task head loads when it matches
         this class; otherwise the head is fresh.

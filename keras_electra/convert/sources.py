@@ -55,7 +55,8 @@ def source_kind(path):
             )
     raise CheckpointError(
         f"{path}: not a recognised ELECTRA checkpoint. Expected an HF "
-        "transformers folder (config.json with model_type 'electra' and "
+        "transformers folder (config.json with model_type 'electra' or "
+        "'bert' and "
         "model.safetensors / pytorch_model.bin), a Google TF1 checkpoint "
         "(model.ckpt-N.index/.data), a keras-hub ElectraBackbone preset or a "
         "keras_electra preset."

@@ -71,6 +71,10 @@ def hf_outputs(hf_model, inputs, task):
 def load_hf_model(folder, architecture):
     import transformers
 
+    config = transformers.AutoConfig.from_pretrained(folder)
+    if config.model_type == "bert" and architecture == "ElectraModel":
+        # A BERT-family checkpoint converts to its encoder alone.
+        architecture = "BertModel"
     cls = getattr(transformers, architecture)
     return cls.from_pretrained(folder).eval()
 
