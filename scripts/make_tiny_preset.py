@@ -7,9 +7,12 @@ the Python documentation), with a WordPiece vocabulary learned from that
 corpus. Resumable: kill it and run the same command again
 (`keras.callbacks.BackupAndRestore` in `--work`). Writes the discriminator
 (with its head) and, under `generator/`, the generator (with its head) as one
-preset folder, and `training.json`, its record.
+preset folder, and `training.json`, its record. Every file it writes (the
+corpus, statistics, epoch log and preset) is written beside its destination
+and renamed into place, so a killed run leaves no half-written file; an
+existing `--output` is kept unless `--overwrite` is given.
 
-    python scripts/make_tiny_preset.py
+    python scripts/make_tiny_preset.py --overwrite   # remakes the bundled one
     python scripts/make_tiny_preset.py --objective mlm \\
         --work build/pretrain_mlm --output build/presets/tiny_mlm
 
@@ -25,7 +28,6 @@ import json
 import math
 import os
 import re
-import shutil
 import sys
 import time
 
@@ -63,9 +65,15 @@ def parse_args(argv=None):
     parser.add_argument("--work", default="build/pretrain_rtd",
                         help="backups and the epoch log")
     parser.add_argument("--output", default=PRESET)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output preset")
     parser.add_argument("--prepare-only", action="store_true",
                         help="write the corpus and vocabulary, then stop")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"--output {args.output} exists; pass --overwrite to "
+                     "replace it, or choose another --output.")
+    return args
 
 
 # --- corpus -----------------------------------------------------------------
@@ -111,6 +119,7 @@ def _python_documents(path):
 
 
 def prepare_corpus(corpus_dir, vocabulary_size):
+    from keras_electra.convert.atomic_dir import atomic_file
     from keras_electra.pretraining import build_vocabulary
 
     os.makedirs(corpus_dir, exist_ok=True)
@@ -126,9 +135,8 @@ def prepare_corpus(corpus_dir, vocabulary_size):
     for name, make in files.items():
         path = os.path.join(corpus_dir, name)
         if not os.path.exists(path):
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
+            with atomic_file(path, encoding="utf-8") as f:
                 f.write(make())
-            os.replace(path + ".tmp", path)
         paths.append(path)
     vocabulary = os.path.join(corpus_dir, f"vocab_{vocabulary_size}.txt")
     if not os.path.exists(vocabulary):
@@ -248,9 +256,8 @@ def compile_model(model, args):
 def save_preset(model, tokenizer, args, record):
     from keras_electra import ElectraMaskedLMPreprocessor
     from keras_electra import ElectraPretrainerPreprocessor
+    from keras_electra.convert.atomic_dir import atomic_dir
 
-    staging = args.output + ".tmp"
-    shutil.rmtree(staging, ignore_errors=True)
     # The dataset was masked in tf.data; the saved models get preprocessors
     # for raw strings.
     if args.objective == "rtd":
@@ -259,12 +266,11 @@ def save_preset(model, tokenizer, args, record):
     else:
         model.preprocessor = ElectraMaskedLMPreprocessor(
             tokenizer, sequence_length=args.sequence_length)
-    model.save_to_preset(staging)
-    with open(os.path.join(staging, "training.json"), "w") as f:
-        json.dump(record, f, indent=2)
-    # This script is the explicit request to replace the preset it makes.
-    shutil.rmtree(args.output, ignore_errors=True)
-    os.replace(staging, args.output)
+    # The preset and its record are renamed into place together.
+    with atomic_dir(args.output, overwrite=args.overwrite) as staging:
+        model.save_to_preset(staging)
+        with open(os.path.join(staging, "training.json"), "w") as f:
+            json.dump(record, f, indent=2)
 
 
 # --- main -------------------------------------------------------------------
@@ -278,6 +284,7 @@ def main(argv=None):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from keras_electra import ElectraTokenizer
+    from keras_electra.convert.atomic_dir import atomic_file
 
     paths, vocabulary = prepare_corpus(args.corpus_dir, args.vocabulary_size)
     tokenizer = ElectraTokenizer(vocabulary=vocabulary)
@@ -285,7 +292,7 @@ def main(argv=None):
                               f"stats_{args.sequence_length}.json")
     if not os.path.exists(stats_file):
         stats = corpus_statistics(paths, tokenizer, args.sequence_length)
-        with open(stats_file, "w") as f:
+        with atomic_file(stats_file) as f:
             json.dump(stats, f, indent=2)
     with open(stats_file) as f:
         stats = json.load(f)
@@ -346,6 +353,8 @@ def main(argv=None):
 def EpochLog(path, tokens_per_epoch):
     import keras
 
+    from keras_electra.convert.atomic_dir import append_record
+
     class _EpochLog(keras.callbacks.Callback):
         """Appends each epoch's metrics, duration and throughput to a JSON
         lines file (one record per epoch, kept across restarts)."""
@@ -359,8 +368,10 @@ def EpochLog(path, tokens_per_epoch):
                      "tokens": tokens_per_epoch,
                      "tokens_per_second": round(tokens_per_epoch / seconds),
                      **{k: round(float(v), 5) for k, v in logs.items()}}
-            with open(path, "a") as f:
-                f.write(json.dumps(entry) + "\n")
+            # Rewritten atomically; an epoch logged again after a restart
+            # from the backup replaces its first record.
+            append_record(path, json.dumps(entry),
+                          key=lambda line: json.loads(line)["epoch"])
 
     return _EpochLog()
 
