@@ -284,6 +284,7 @@ def main(argv=None):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from keras_electra import ElectraTokenizer
+    from keras_electra.callbacks import BackupAndRestore
     from keras_electra.convert.atomic_dir import atomic_file
 
     paths, vocabulary = prepare_corpus(args.corpus_dir, args.vocabulary_size)
@@ -315,8 +316,7 @@ def main(argv=None):
         epochs=epochs,
         verbose=2,
         callbacks=[
-            keras.callbacks.BackupAndRestore(
-                os.path.join(args.work, "backup")),
+            BackupAndRestore(os.path.join(args.work, "backup")),
             EpochLog(log, args.batch_size * args.sequence_length
                      * args.steps_per_epoch),
         ],
