@@ -48,6 +48,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                          delete_checkpoint=delete_checkpoint)
         self._batches_done = 0
         self._skip = 0
+        self._torch_state = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)  # Weights, optimizer and epoch.
@@ -64,6 +65,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches_done = 0
+        if not self._skip:
+            self._restore_torch_state()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Inside an epoch the backup was taken after the epoch's data
+        # iterator was made; PyTorch's DataLoader draws its seed from the
+        # global generator when it is made, so restore after that draw.
+        self._restore_torch_state()
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches_done = batch + 1
@@ -116,9 +125,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         for i, variable in enumerate(variables):
             variable.assign(states[f"seed_{i}"])
         if "torch" in states and keras.config.backend() == "torch":
+            self._torch_state = states["torch"]
+
+    def _restore_torch_state(self):
+        if self._torch_state is not None:
             import torch
 
-            torch.set_rng_state(torch.from_numpy(states["torch"]))
+            torch.set_rng_state(torch.from_numpy(self._torch_state))
+            self._torch_state = None
 
     def _skip_batches(self, count):
         """Make the next `count` steps read their batch and not train."""
