@@ -154,7 +154,8 @@ def export(classifier, output):
     # TF Serving expects <model base path>/<version>/saved_model.pb.
     model_base = os.path.join(output, "electra")
     export_dir = os.path.join(model_base, "1")
-    keras_electra.export_for_serving(classifier, export_dir)
+    # Re-running the guide with the same --output replaces its export.
+    keras_electra.export_for_serving(classifier, export_dir, overwrite=True)
     print(f"SavedModel written to {export_dir}")
     print("assets:", sorted(os.listdir(os.path.join(export_dir, "assets"))))
     return model_base, export_dir

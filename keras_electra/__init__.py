@@ -37,6 +37,7 @@ from keras_electra.models.electra_question_answerer_preprocessor import (
 )
 from keras_electra.models.span_loss import SpanLoss
 from keras_electra import optimizers
+from keras_electra import callbacks
 from keras_electra.models.electra_classifier import ElectraClassifier
 from keras_electra.models.electra_classifier_preprocessor import (
     ElectraClassifierPreprocessor,

@@ -182,8 +182,10 @@ def write_report(table, args, path):
              "--work build/pretrain_mlm --output build/presets/tiny_mlm",
              f"python scripts/compare_pretraining.py --rtd {args.rtd} "
              f"--mlm {args.mlm}", "```", ""]
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as f:
+    from keras_electra.convert.atomic_dir import atomic_file
+
+    # Made again from the results on every run, so replacing it is expected.
+    with atomic_file(path, overwrite=True) as f:
         f.write("\n".join(page))
 
 
@@ -211,14 +213,17 @@ def write_plot(summary, labels, path):
     axis.set_title("Fine-tuning the tiny ELECTRA on the bundled reviews")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    figure.savefig(path, dpi=120)
+    from keras_electra.convert.atomic_dir import atomic_file
+
+    with atomic_file(path, overwrite=True, mode="wb") as f:
+        figure.savefig(f, dpi=120, format="png")
 
 
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_electra.__main__ import load_reviews
+    from keras_electra.convert.atomic_dir import append_record
 
     train = load_reviews("train")
     test_texts, test_labels = load_reviews("test", args.test_limit)
@@ -237,8 +242,7 @@ def main(argv=None):
                 result = finetune(preset, init, labels, seed, args, train,
                                   (test_texts, test_labels))
                 print(json.dumps(result), flush=True)
-                with open(args.results, "a") as f:
-                    f.write(json.dumps(result) + "\n")
+                append_record(args.results, json.dumps(result))
                 done.append(result)
     summary = summarise(done)
     table = write_table(summary, args.labels, args.table)

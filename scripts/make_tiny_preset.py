@@ -5,11 +5,13 @@ replaced-token detection with `ElectraPretrainer` and `fit` on the bundled
 corpus (the six Austen novels, the training-split review texts, the prose of
 the Python documentation), with a WordPiece vocabulary learned from that
 corpus. Resumable: kill it and run the same command again
-(`keras.callbacks.BackupAndRestore` in `--work`). Writes the discriminator
+(`keras_electra.callbacks.BackupAndRestore` in `--work`). Writes the discriminator
 (with its head) and, under `generator/`, the generator (with its head) as one
-preset folder, and `training.json`, its record.
+preset folder, and `training.json`, its record. Every file it writes is
+written beside its destination and renamed into place; an existing
+`--output` is kept unless `--overwrite` is given.
 
-    python scripts/make_tiny_preset.py
+    python scripts/make_tiny_preset.py --overwrite   # remakes the bundled one
     python scripts/make_tiny_preset.py --objective mlm \\
         --work build/pretrain_mlm --output build/presets/tiny_mlm
 
@@ -57,9 +59,15 @@ def parse_args(argv=None):
     parser.add_argument("--work", default="build/pretrain_rtd",
                         help="backups and the epoch log")
     parser.add_argument("--output", default=PRESET)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output preset")
     parser.add_argument("--prepare-only", action="store_true",
                         help="write the corpus and vocabulary, then stop")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"--output {args.output} exists; pass --overwrite to "
+                     "replace it, or choose another --output.")
+    return args
 
 
 # --- corpus -----------------------------------------------------------------
@@ -105,6 +113,7 @@ def _python_documents(path):
 
 
 def prepare_corpus(corpus_dir, vocabulary_size):
+    from keras_electra.convert.atomic_dir import atomic_file
     from keras_electra.pretraining import build_vocabulary
 
     os.makedirs(corpus_dir, exist_ok=True)
@@ -120,9 +129,8 @@ def prepare_corpus(corpus_dir, vocabulary_size):
     for name, make in files.items():
         path = os.path.join(corpus_dir, name)
         if not os.path.exists(path):
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
+            with atomic_file(path, encoding="utf-8") as f:
                 f.write(make())
-            os.replace(path + ".tmp", path)
         paths.append(path)
     vocabulary = os.path.join(corpus_dir, f"vocab_{vocabulary_size}.txt")
     if not os.path.exists(vocabulary):
@@ -140,6 +148,7 @@ def main(argv=None):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from keras_electra import ElectraTokenizer
+    from keras_electra.convert.atomic_dir import atomic_file
     from keras_electra.pretraining.recipe import PretrainingRecipe
     from keras_electra.pretraining.recipe import corpus_statistics
     from keras_electra.pretraining.recipe import pretrain
@@ -151,7 +160,7 @@ def main(argv=None):
                               f"stats_{args.sequence_length}.json")
     if not os.path.exists(stats_file):
         stats = corpus_statistics(paths, tokenizer, args.sequence_length)
-        with open(stats_file, "w") as f:
+        with atomic_file(stats_file) as f:
             json.dump(stats, f, indent=2)
     with open(stats_file) as f:
         stats = json.load(f)
@@ -172,9 +181,8 @@ def main(argv=None):
         },
         **record,
     }
-    # This script is the explicit request to replace the preset it makes.
     save_preset(model, tokenizer, recipe, record, args.output,
-                overwrite=True)
+                overwrite=args.overwrite)
     print(f"wrote {args.output}", flush=True)
 
 

@@ -27,6 +27,8 @@ from keras_hub.src.utils.preset_utils import get_preset_loader
 from keras_hub.src.utils.preset_utils import load_json
 from keras_hub.src.utils.python_utils import classproperty
 
+from keras_electra.convert.atomic_dir import atomic_dir
+from keras_electra.convert.atomic_dir import in_staging
 from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
 from keras_electra.convert.keras_model import TASK_MODULES
 from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
@@ -303,13 +305,40 @@ class ElectraPresetMixin:
             skipped.append(self.optimizer)
         keras.saving.load_weights(self, filepath, objects_to_skip=skipped)
 
-    def save_to_preset(self, preset_dir, **kwargs):
-        """Saves to a preset folder, as keras-hub, listing the real tasks.
+    def save_to_preset(self, preset_dir, overwrite=False, **kwargs):
+        """Save to a preset folder, completely or not at all.
 
-        keras-hub's `metadata.json` names each task's first base class,
-        which for keras_electra is this mixin; it then lists the task
-        classes that load from the folder.
+        The files are written to a hidden sibling of `preset_dir` and
+        renamed into place, so a killed or failing save leaves `preset_dir`
+        as it was. Files already in `preset_dir` that this save does not
+        write are kept (a tokenizer saved into its backbone's folder);
+        replacing one it does write needs `overwrite=True`.
+
+        Args:
+            preset_dir: the preset folder to write.
+            overwrite: replace the files of an existing preset.
+            **kwargs: passed to keras-hub's `save_to_preset`
+                (`max_shard_size` for models).
+
+        Example:
+        ```python
+        tokenizer = keras_electra.ElectraTokenizer(
+            vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
+        tokenizer.save_to_preset("my_preset")
+        tokenizer.save_to_preset("my_preset", overwrite=True)
+        ```
         """
+        if in_staging(preset_dir):
+            # Part of an enclosing save (a task's backbone): that save
+            # commits the whole folder.
+            return self._save_with_metadata(preset_dir, **kwargs)
+        with atomic_dir(preset_dir, overwrite=overwrite,
+                        merge=True) as staging:
+            self._save_with_metadata(staging, **kwargs)
+
+    def _save_with_metadata(self, preset_dir, **kwargs):
+        # keras-hub's `metadata.json` names each task's first base class,
+        # which for keras_electra is a mixin: list the real task classes.
         super().save_to_preset(preset_dir, **kwargs)
         rate = self.default_learning_rate if isinstance(self, Task) else None
         write_metadata(preset_dir, rate)

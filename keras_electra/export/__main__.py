@@ -26,10 +26,13 @@ def main(argv=None):
         default="{}",
         help="export_for_serving options as JSON, e.g. '{\"top_k\": 3}'",
     )
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing folder at PATH")
     args = parser.parse_args(argv)
     task = keras_electra.load_model(args.model_file)
     keras_electra.export_for_serving(
-        task, args.path, **json.loads(args.options)
+        task, args.path, overwrite=args.overwrite,
+        **json.loads(args.options)
     )
     return 0
 

@@ -10,6 +10,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.export.integer_core import export_integer_core
 
 # Backends whose models Keras's ExportArchive can write as a SavedModel.
@@ -79,7 +80,8 @@ def serving_for(task, **options):
     return serving_class(task, **options)
 
 
-def export_for_serving(task, path, label_names=None, **options):
+def export_for_serving(task, path, label_names=None, overwrite=False,
+                       **options):
     """Export a task as a SavedModel that TF Serving runs on raw strings.
 
     The SavedModel's signatures take batches of strings (`text`, and
@@ -120,12 +122,16 @@ def export_for_serving(task, path, label_names=None, **options):
     Args:
         task: a keras_electra task with a preprocessor.
         path: the folder to write (for TF Serving, `.../<model>/<version>`).
+            It is written beside `path` and renamed into place: a failed or
+            killed export leaves `path` as it was.
         label_names: optional class names (one per class) for classifiers
             and token classifiers; defaults to the task's `label_names`.
         **options: task-specific options: `text_pair=True` (classifier:
             the pair signature is `serving_default`), `top_k` (masked LM,
             default 5), `max_answer_length` (question answering, in tokens,
             default 30).
+        overwrite: replace an existing `path`; without it an existing
+            `path` is an error.
 
     Returns:
         `path`.
@@ -147,8 +153,15 @@ def export_for_serving(task, path, label_names=None, **options):
             f"export_for_serving() writes a SavedModel folder; {path!r} is a "
             "file."
         )
-    if keras.config.backend() not in CORE_BACKENDS:
-        return _export_in_tensorflow_process(task, path, options)
+    with atomic_dir(path, overwrite=overwrite) as staging:
+        if keras.config.backend() in CORE_BACKENDS:
+            _export_here(serving, staging)
+        else:
+            _export_in_tensorflow_process(task, staging, options)
+    return path
+
+
+def _export_here(serving, path):
     with tempfile.TemporaryDirectory() as tmp:
         core_path = os.path.join(tmp, "core")
         export_integer_core(serving, core_path)
@@ -169,7 +182,6 @@ def export_for_serving(task, path, label_names=None, **options):
                 experimental_custom_gradients=False
             ),
         )
-    return path
 
 
 def _write_assets(files, folder):
@@ -196,6 +208,8 @@ def _export_in_tensorflow_process(task, path, options):
             path,
             "--options",
             json.dumps(options),
+            # `path` is the parent's (empty) staging folder.
+            "--overwrite",
         ]
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         result = subprocess.run(
@@ -208,4 +222,3 @@ def _export_in_tensorflow_process(task, path, options):
             f"process; it failed (exit code {result.returncode}):\n"
             f"{result.stderr[-4000:]}"
         )
-    return path

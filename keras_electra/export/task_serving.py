@@ -11,6 +11,9 @@ whichever backend trained and exported the core.
 import tensorflow as tf
 from keras_hub.layers import MultiSegmentPacker
 
+from keras_electra.models.padding import PAD_SENTINEL
+from keras_electra.models.padding import unpad
+
 # Offsets of positions that hold no text token ([CLS], [SEP], padding).
 NO_OFFSET = -1
 
@@ -130,7 +133,7 @@ class TaskServing:
         token_packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
+            pad_value=PAD_SENTINEL,
             sequence_length=self.sequence_length,
         )
         offset_packer = MultiSegmentPacker(
@@ -140,12 +143,12 @@ class TaskServing:
             sequence_length=self.sequence_length,
         )
         token_ids, segment_ids = token_packer(ids)
+        token_ids, padding_mask = unpad(token_ids,
+                                        self.tokenizer.pad_token_id)
         inputs = {
             "token_ids": token_ids,
             "segment_ids": segment_ids,
-            "padding_mask": tf.not_equal(
-                token_ids, self.tokenizer.pad_token_id
-            ),
+            "padding_mask": padding_mask,
         }
         return inputs, offset_packer(starts)[0], offset_packer(ends)[0]
 

@@ -6,6 +6,8 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.padding import PAD_SENTINEL
+from keras_electra.models.padding import unpad
 from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import truncate_longest_first
 from keras_electra.models.preprocessing_checks import check_sequence_length
@@ -82,7 +84,7 @@ class ElectraClassifierPreprocessor(
         self.packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
+            pad_value=PAD_SENTINEL,
             truncate=truncate,
             sequence_length=self.sequence_length,
         )
@@ -98,9 +100,11 @@ class ElectraClassifierPreprocessor(
         if self.truncate == TRUNCATIONS[0]:
             segments = truncate_longest_first(segments, self.sequence_length)
         token_ids, segment_ids = self.packer(segments)
+        token_ids, padding_mask = unpad(token_ids,
+                                        self.tokenizer.pad_token_id)
         x = {
             "token_ids": token_ids,
-            "padding_mask": token_ids != self.tokenizer.pad_token_id,
+            "padding_mask": padding_mask,
             "segment_ids": segment_ids,
         }
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

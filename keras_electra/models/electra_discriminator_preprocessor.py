@@ -9,6 +9,8 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.padding import PAD_SENTINEL
+from keras_electra.models.padding import unpad
 from keras_electra.models.preprocessing_checks import check_sequence_length
 
 
@@ -59,7 +61,7 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
         self.packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
+            pad_value=PAD_SENTINEL,
             sequence_length=self.sequence_length,
         )
         # Labels are cut and padded exactly like the tokens they describe.
@@ -97,7 +99,8 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
 
     def _pack(self, token_ids, labels):
         token_ids, segment_ids = self.packer(token_ids)
-        padding_mask = token_ids != self.tokenizer.pad_token_id
+        token_ids, padding_mask = unpad(token_ids,
+                                        self.tokenizer.pad_token_id)
         x = {
             "token_ids": token_ids,
             "segment_ids": segment_ids,

@@ -7,6 +7,8 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.padding import PAD_SENTINEL
+from keras_electra.models.padding import unpad
 from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import truncate_longest_first
 from keras_electra.models.preprocessing_checks import check_sequence_length
@@ -86,7 +88,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         self.packer = MultiSegmentPacker(
             start_value=self.tokenizer.cls_token_id,
             end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
+            pad_value=PAD_SENTINEL,
             truncate="round_robin" if self.truncate == TRUNCATIONS[0] else (
                 self.truncate
             ),
@@ -110,13 +112,13 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         if self.truncate == TRUNCATIONS[0]:
             pairs = truncate_longest_first(pairs, self.sequence_length)
         token_ids, segment_ids = self.packer(pairs)
+        token_ids, padding_mask = unpad(token_ids,
+                                        self.tokenizer.pad_token_id)
         shape = [-1, num_choices, self.sequence_length]
         x = {
             "token_ids": tf.reshape(token_ids, shape),
             "segment_ids": tf.reshape(segment_ids, shape),
-            "padding_mask": tf.reshape(
-                token_ids != self.tokenizer.pad_token_id, shape
-            ),
+            "padding_mask": tf.reshape(padding_mask, shape),
         }
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 

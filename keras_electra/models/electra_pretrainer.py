@@ -305,7 +305,7 @@ class ElectraPretrainer(
         ours.bias.assign(theirs.bias)
         return pretrainer
 
-    def save_to_preset(self, preset_dir):
+    def save_to_preset(self, preset_dir, overwrite=False):
         """Saves the pair as one preset folder, each model with its head.
 
         The discriminator (`ElectraDiscriminator`, with an
@@ -315,10 +315,12 @@ class ElectraPretrainer(
         and every other encoder task load the discriminator from it,
         `ElectraMaskedLM` the generator, `ElectraPretrainer.from_preset` both.
         The folder is written beside the destination and renamed into place
-        (`atomic_dir`); an existing `preset_dir` is refused.
+        (`atomic_dir`); an existing `preset_dir` is refused unless
+        `overwrite=True`, which replaces it as a whole.
 
         Args:
             preset_dir: path of the new preset folder.
+            overwrite: replace an existing `preset_dir`.
         """
         from keras_electra.models.electra_discriminator_preprocessor import (
             ElectraDiscriminatorPreprocessor,
@@ -329,7 +331,7 @@ class ElectraPretrainer(
 
         tokenizer = getattr(self.preprocessor, "tokenizer", None)
         length = getattr(self.preprocessor, "sequence_length", None)
-        with atomic_dir(preset_dir) as staging:
+        with atomic_dir(preset_dir, overwrite=overwrite) as staging:
             for task, preprocessor_cls, folder in (
                 (self.discriminator, ElectraDiscriminatorPreprocessor,
                  staging),

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_electra.callbacks import BackupAndRestore
+from keras_electra.convert.atomic_dir import append_record
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.pretraining.corpus import pretraining_dataset
 
@@ -206,15 +208,17 @@ class EpochLog(keras.callbacks.Callback):
                  "tokens": self.tokens_per_epoch,
                  "tokens_per_second": round(self.tokens_per_epoch / seconds),
                  **{k: round(float(v), 5) for k, v in logs.items()}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        # Rewritten atomically; an epoch logged again after a restart
+        # from the backup replaces its first record.
+        append_record(self.path, json.dumps(entry),
+                      key=lambda line: json.loads(line)["epoch"])
 
 
 def pretrain(recipe, paths, tokenizer, stats, work, callbacks=(),
              verbose=2):
     """Train as `recipe` says; returns `(model, record)`.
 
-    Resumable: `work` keeps a `keras.callbacks.BackupAndRestore` backup and
+    Resumable: `work` keeps a `keras_electra.callbacks.BackupAndRestore` backup and
     `epochs.jsonl`, the log of every epoch; the same call after a kill
     continues where it stopped.
 
@@ -243,7 +247,7 @@ def pretrain(recipe, paths, tokenizer, stats, work, callbacks=(),
         epochs=recipe.epochs,
         verbose=verbose,
         callbacks=[
-            keras.callbacks.BackupAndRestore(os.path.join(work, "backup")),
+            BackupAndRestore(os.path.join(work, "backup")),
             EpochLog(log, recipe.batch_size * recipe.sequence_length
                      * recipe.steps_per_epoch),
             *callbacks,

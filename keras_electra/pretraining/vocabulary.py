@@ -3,6 +3,7 @@ import os
 import tensorflow as tf
 from keras_hub.tokenizers import compute_word_piece_vocabulary
 
+from keras_electra.convert.atomic_dir import atomic_file
 from keras_electra.pretraining.corpus import _document_reader
 
 # BERT's layout: [PAD] 0, [unused0-98] 1-99, [UNK] 100, [CLS] 101,
@@ -62,8 +63,6 @@ def build_vocabulary(corpus, vocabulary_size, output_file, lowercase=True,
     special = set(BERT_SPECIAL_TOKENS)
     vocabulary = BERT_SPECIAL_TOKENS + [p for p in learned if p not in special]
     vocabulary = vocabulary[:vocabulary_size]
-    staging = f"{output_file}.tmp{os.getpid()}"
-    with open(staging, "w", encoding="utf-8") as f:
+    with atomic_file(output_file, encoding="utf-8") as f:
         f.write("".join(f"{piece}\n" for piece in vocabulary))
-    os.replace(staging, output_file)
     return vocabulary

@@ -1,0 +1,3 @@
+"""Callbacks for long `fit` runs."""
+
+from keras_electra.callbacks.backup_and_restore import BackupAndRestore
