@@ -6,7 +6,7 @@ no launcher of its own. What each backend supports:
 | backend | one host, N devices | several hosts | model parallel |
 |---|---|---|---|
 | JAX | `keras.distribution.DataParallel` | the same, after `keras.distribution.initialize` | `ModelParallel` with `ElectraBackbone.get_layout_map` |
-| TensorFlow | `tf.distribute.MirroredStrategy` | `tf.distribute.MultiWorkerMirroredStrategy` | no |
+| TensorFlow | `tf.distribute.MirroredStrategy` | no (see below) | no |
 | PyTorch | no (Keras has no distribution API for torch) | no | no |
 
 To scale out, use JAX or TensorFlow; weights saved from either load on any
@@ -34,11 +34,11 @@ TensorFlow on the GPUs of one host (`MirroredStrategy`):
 
     KERAS_BACKEND=tensorflow python guides/distributed_training.py
 
-TensorFlow on several hosts: set `TF_CONFIG` on each host (the workers'
-addresses and this one's index, as `tf.distribute` documents) and the guide
-uses `MultiWorkerMirroredStrategy`. The test suite checks `MirroredStrategy`
-on one host; the multi-worker strategy goes through the same code but is
-not tested here.
+TensorFlow on several hosts does not work with Keras 3.15: with
+`MultiWorkerMirroredStrategy` (tried with 2 workers on 127.0.0.1), Keras'
+TensorFlow trainer fails to build the model from the first distributed
+batch (`ValueError: Attempt to convert a value ({'token_ids':
+PerReplica...`, in `_maybe_symbolic_build`). Use JAX for several hosts.
 
 Without accelerators, `--virtual-devices 2` splits the CPU into 2 devices
 (JAX: `--xla_force_host_platform_device_count`; TensorFlow: logical
@@ -63,7 +63,7 @@ def parse_args(argv=None):
                         "the real devices)")
     parser.add_argument("--coordinator", default=None,
                         help="host:port of process 0, for several hosts "
-                        "(JAX; TensorFlow reads TF_CONFIG)")
+                        "(JAX only)")
     parser.add_argument("--num-processes", type=int, default=1)
     parser.add_argument("--process-id", type=int, default=0)
     parser.add_argument("--examples", type=int, default=512,
@@ -105,8 +105,6 @@ def data_parallel(args):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        if "TF_CONFIG" in os.environ:
-            return tf.distribute.MultiWorkerMirroredStrategy()
         devices = [d.name for d in tf.config.list_logical_devices()
                    if d.device_type in ("GPU", "TPU")] or [
             d.name for d in tf.config.list_logical_devices("CPU")]
