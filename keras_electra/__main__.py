@@ -138,13 +138,12 @@ def main(argv=None):
 def serve(classifier, path):
     """Export the SavedModel, then classify SENTENCES in a fresh process."""
     from keras_electra import export_for_serving
-    from keras_electra.convert.atomic_dir import atomic_dir
     from keras_electra_cli._progress import Steps
 
     with Steps(total=2) as steps:
-        with atomic_dir(path, overwrite=True) as folder:
-            steps.run("exporting the SavedModel", export_for_serving,
-                      classifier, folder)
+        # export_for_serving writes all or nothing.
+        steps.run("exporting the SavedModel", export_for_serving,
+                  classifier, path, overwrite=True)
         result = steps.run("serving it in a fresh process", subprocess.run,
                            [sys.executable, "-c", SERVING_CLIENT, path,
                             *SENTENCES],

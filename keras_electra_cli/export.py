@@ -50,16 +50,16 @@ def run(args):
     import tensorflow as tf
 
     from keras_electra import export_for_serving
-    from keras_electra.convert.atomic_dir import atomic_dir
     from keras_electra_cli._models import load_task
     from keras_electra_cli._progress import Steps
 
     options = _options(args)
     with Steps(total=3) as steps:
         task = steps.run(f"loading {args.model}", load_task, args.model)
-        with atomic_dir(args.dest, overwrite=args.overwrite) as folder:
-            steps.run("exporting the SavedModel", export_for_serving, task,
-                      folder, **_for(task, options))
+        # export_for_serving writes all or nothing.
+        steps.run("exporting the SavedModel", export_for_serving, task,
+                  args.dest, overwrite=args.overwrite,
+                  **_for(task, options))
         reloaded = steps.run("reloading it", tf.saved_model.load, args.dest)
     print(f"wrote a SavedModel of {type(task).__name__} to "
           f"{os.path.abspath(args.dest)}")
