@@ -1,3 +1,5 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -223,6 +225,41 @@ def test_no_decay_is_keras_adamw():
         results.append([to_numpy(v) for v in variables])
     for ours, reference in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.backend_sensitive
+@pytest.mark.skipif(
+    keras.config.backend() != "torch",
+    reason="the grouped multi-tensor step exists on the torch backend only",
+)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_grouped_torch_step_is_the_per_variable_step(amsgrad):
+    """Three steps of the torch fast path against Keras' loop of
+    `update_step` (the code path TensorFlow and JAX trace)."""
+    classifier = tiny_classifier()
+    variables = classifier.trainable_variables
+    start = [to_numpy(v).copy() for v in variables]
+    results = []
+    for grouped in (True, False):
+        optimizer = LayerwiseDecayAdamW(
+            1e-2, layer_decay=DECAY, weight_decay=0.1, amsgrad=amsgrad
+        )
+        if not grouped:
+            optimizer._backend_update_step = functools.partial(
+                keras.optimizers.Optimizer._backend_update_step, optimizer
+            )
+        for variable, value in zip(variables, start):
+            variable.assign(value)
+        for step in range(3):
+            gradients = random_gradients(variables, seed=step)
+            optimizer.apply(
+                [keras.ops.convert_to_tensor(g) for g in gradients], variables
+            )
+        results.append([to_numpy(v) for v in variables])
+    moved = max(np.abs(r - s).max() for r, s in zip(results[1], start))
+    assert moved > 1e-3
+    for ours, loop in zip(results[0], results[1]):
+        np.testing.assert_allclose(ours, loop, rtol=1e-6, atol=1e-7)
 
 
 def test_config_round_trip():

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 from keras_hub.layers import PositionEmbedding
 
+from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
@@ -141,6 +142,13 @@ class ElectraEmbedding(keras.layers.Layer):
             self.projection.build(embedded_shape)
 
     def call(self, token_ids, segment_ids=None, start_index=0, training=None):
+        embeddings = [self.token_embedding, self.segment_embedding]
+        if self.projection is not None:
+            embeddings.append(self.projection)
+        if torch_fast_path.applies(self, token_ids, embeddings):
+            return torch_fast_path.embedding(
+                self, token_ids, segment_ids, start_index, training
+            )
         x = self.token_embedding(token_ids)
         x = x + self.position_embedding(x, start_index=start_index)
         if segment_ids is None:

@@ -3,6 +3,7 @@ import math
 import keras
 from keras import ops
 
+from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
@@ -142,6 +143,14 @@ class ElectraTransformerBlock(keras.layers.Layer):
         cache_update_index=None,
         training=None,
     ):
+        if (
+            cache is None
+            and not use_causal_mask
+            and torch_fast_path.applies(self, inputs, self._dense_layers())
+        ):
+            return torch_fast_path.transformer_block(
+                self, inputs, padding_mask, training
+            )
         query = self.query_dense(inputs)
         key = self.key_dense(inputs)
         value = self.value_dense(inputs)
@@ -165,6 +174,16 @@ class ElectraTransformerBlock(keras.layers.Layer):
         if cache is not None:
             return outputs, cache
         return outputs
+
+    def _dense_layers(self):
+        return (
+            self.query_dense,
+            self.key_dense,
+            self.value_dense,
+            self.attention_output_dense,
+            self.intermediate_dense,
+            self.output_dense,
+        )
 
     def _attention_mask(
         self, inputs, key, padding_mask, use_causal_mask, cache_update_index

@@ -168,6 +168,17 @@ class LayerwiseDecayAdamW(keras.optimizers.AdamW):
             )
         super().update_step(gradient, variable, learning_rate)
 
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if keras.config.backend() != "torch":
+            return super()._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
+        from keras_electra.optimizers import torch_grouped_update
+
+        torch_grouped_update.update(
+            self, grads, trainable_variables, learning_rate
+        )
+
     def _apply_weight_decay(self, variables):
         # Applied per variable in `update_step`, scaled by its multiplier.
         return
