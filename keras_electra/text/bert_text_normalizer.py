@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_electra.models import bert_unicode_tables as _tables
+from keras_electra.text import bert_unicode_tables as _tables
 
 # Per code point flags.
 REMOVED = 1  # dropped by clean_text
