@@ -30,7 +30,8 @@ from keras_hub.src.utils.python_utils import classproperty
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.convert.atomic_dir import in_staging
 from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
-from keras_electra.convert.keras_model import TASK_MODULES
+from keras_electra.convert.keras_model import electra_class
+from keras_electra.convert.keras_model import TASK_NAMES
 from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
 from keras_electra.convert.keras_model import task_class
 from keras_electra.convert.preset_store import resolved_preset
@@ -167,10 +168,6 @@ def _load_task(cls, path, load_weights, kwargs, preset=None):
         if names and len(names) != kwargs["num_classes"]:
             kwargs.setdefault("label_names", None)
     task = loader.load_task(cls, load_weights, load_task_weights, **kwargs)
-    if getattr(task, "backbone", None) is not None:
-        from keras_electra.models.input_checks import check_sequence_fits
-
-        check_sequence_fits(task)
     rate = preset_learning_rate(path)
     if rate is not None and rate != task.default_learning_rate:
         task.default_learning_rate = rate
@@ -244,15 +241,13 @@ def from_preset(preset, load_weights=True, **kwargs):
     type(model).__name__  # "ElectraDiscriminator"
     ```
     """
-    from keras_electra.models.electra_backbone import ElectraBackbone
-
     options = _conversion_options(None, preset, kwargs)
     with resolved_preset(preset, load_weights=load_weights, **options) as path:
-        cls = ElectraBackbone
+        cls = electra_class("ElectraBackbone")
         if check_file_exists(path, TASK_CONFIG_FILE):
             name = load_json(path, TASK_CONFIG_FILE)["class_name"]
             cls = task_class(name)
-        return load_preset(cls, path, load_weights=load_weights, **kwargs)
+        return cls.from_preset(path, load_weights=load_weights, **kwargs)
 
 
 class ElectraPresetMixin:
@@ -352,7 +347,7 @@ def write_metadata(preset_dir, learning_rate=None):
         return  # Tokenizers and preprocessors write no metadata.
     with open(path, encoding="utf-8") as f:
         metadata = json.load(f)
-    metadata["tasks"] = sorted(TASK_MODULES)
+    metadata["tasks"] = sorted(TASK_NAMES)
     if learning_rate is not None:
         metadata["fine_tuning"] = {"learning_rate": learning_rate}
     with open(path, "w", encoding="utf-8") as f:
