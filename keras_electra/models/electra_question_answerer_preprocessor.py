@@ -1,12 +1,9 @@
 import keras
 import tensorflow as tf
-from keras_hub.layers import MultiSegmentPacker
-from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import text_packer
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
 from keras_electra.models.preprocessing_checks import check_sequence_length
@@ -16,7 +13,7 @@ NUM_SPECIAL_TOKENS = 3
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
+class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
     """(question, context) pairs to windows for `ElectraQuestionAnswerer`.
 
     Packs `[CLS] question [SEP] context [SEP]` with segment ids 0 and 1,
@@ -69,14 +66,10 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
     ((3, 16), [[13, 13], [8, 8], [0, 0]])
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
-
     def __init__(
         self, tokenizer, sequence_length=384, doc_stride=None, **kwargs
     ):
         check_sequence_length(type(self).__name__, sequence_length)
-        super().__init__(**kwargs)
         if doc_stride is None:
             # HF's pipeline default, kept short enough for tiny windows.
             doc_stride = min(
@@ -91,22 +84,18 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
                 f"{sequence_length - NUM_SPECIAL_TOKENS}); received "
                 f"doc_stride={doc_stride}, sequence_length={sequence_length}."
             )
-        self.tokenizer = tokenizer
-        self.packer = None
+        super().__init__(tokenizer, sequence_length=sequence_length, **kwargs)
         self.doc_stride = doc_stride
-        self.sequence_length = sequence_length
 
-    def build(self, input_shape):
-        super().build(input_shape)
+    def make_packers(self):
         # Windows always fit, so the packer never truncates.
-        self.packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
-            sequence_length=self.sequence_length,
-            truncate="waterfall",
-            _allow_python_workflow=False,
-        )
+        return {
+            "packer": text_packer(
+                self.tokenizer, self.sequence_length, truncate="waterfall",
+                pad_value=self.tokenizer.pad_token_id,
+                _allow_python_workflow=False,
+            )
+        }
 
     def __call__(self, *args, **kwargs):
         # keras-hub reads a lone 2-tuple argument as `(x, y)`; a lone
@@ -313,22 +302,10 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
         config = super().get_config()
         config.update(
             {
-                "sequence_length": self.sequence_length,
                 "doc_stride": self.doc_stride,
             }
         )
         return config
-
-    @property
-    def sequence_length(self):
-        """The padded length of each window."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        if self.packer is not None:
-            self.packer.sequence_length = value
 
 
 def _gather_or(values, index, keep, default=-1):
