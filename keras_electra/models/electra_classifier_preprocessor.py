@@ -3,6 +3,7 @@ from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.longest_first import check_truncate
 
 
@@ -14,7 +15,8 @@ class ElectraClassifierPreprocessor(
     """Raw strings (single sentences or pairs) to `ElectraClassifier` inputs.
 
     Tokenizes each segment with an `ElectraTokenizer` and packs them exactly
-    as HF's tokenizer does with `truncation=True, padding="max_length"`:
+    as HF's tokenizer does with `truncation=True, padding="max_length"`
+    (or `padding="longest"`):
     `[CLS] a [SEP]` for single sentences, `[CLS] a [SEP] b [SEP]` for
     pairs, segment ids 0 for `[CLS] a [SEP]` and 1 for `b [SEP]`, `[PAD]`
     up to `sequence_length`. Labels and sample weights pass through.
@@ -26,6 +28,12 @@ class ElectraClassifierPreprocessor(
             `"longest_first"` (default) is HF's: cut the longer segment
             first. keras-hub's `"round_robin"` and `"waterfall"` are also
             accepted (and handle more than two segments).
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a string, a batch of strings, or a tuple `(first, second)` of two
@@ -65,4 +73,6 @@ class ElectraClassifierPreprocessor(
     def _call_tf(self, x, y=None, sample_weight=None):
         x = x if isinstance(x, tuple) else (x,)
         x = self.pack_segments(tuple(self.tokenizer(s) for s in x))
+        self.check_batched(len(x["token_ids"].shape) > 1)
+        x = trim(x, self.padded_length(x["padding_mask"]))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

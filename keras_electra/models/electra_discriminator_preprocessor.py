@@ -6,6 +6,7 @@ from keras_hub.src.utils.tensor_utils import convert_to_numpy
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -22,6 +23,12 @@ class ElectraDiscriminatorPreprocessor(ElectraPreprocessor):
     Args:
         tokenizer: an `ElectraTokenizer`.
         sequence_length: int. Length of the packed inputs.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a string or a batch of strings.
@@ -78,11 +85,16 @@ class ElectraDiscriminatorPreprocessor(ElectraPreprocessor):
 
     def _pack(self, token_ids, labels):
         x = self.pack_segments(token_ids)
+        self.check_batched(len(x["token_ids"].shape) > 1)
+        length = self.padded_length(x["padding_mask"])
+        x = trim(x, length)
         if labels is None:
             return x
         labels, _ = self.label_packer(labels)
         sample_weight = _cast_float(x["padding_mask"])
-        return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
+        return keras.utils.pack_x_y_sample_weight(
+            x, trim(labels, length), sample_weight
+        )
 
 
 def _label_error(token_lengths, label_lengths):

@@ -3,6 +3,7 @@ import numpy as np
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.longest_first import check_truncate
 
 try:
@@ -29,6 +30,12 @@ class ElectraMultipleChoicePreprocessor(ElectraPreprocessor):
         truncate: how to shorten a pair that does not fit:
             `"longest_first"` (default, HF's: cut the longer of prompt and
             choice first), `"round_robin"` or `"waterfall"`.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a tuple `(prompts, choices)`: `prompts` a string or a batch of
@@ -79,6 +86,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPreprocessor):
         x = self.pack_segments(pairs)
         shape = [-1, num_choices, self.sequence_length]
         x = {key: tf.reshape(value, shape) for key, value in x.items()}
+        x = trim(x, self.padded_length(x["padding_mask"]))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def _prompts_and_choices(self, x):
@@ -98,6 +106,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPreprocessor):
             )
         if prompts.shape.rank == 0 and choices.shape.rank == 1:
             # One example: a prompt and its list of choices.
+            self.check_batched(False)
             prompts, choices = prompts[None], choices[None]
         if prompts.shape.rank != 1 or choices.shape.rank != 2:
             raise ValueError(

@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.electra_preprocessor import text_packer
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
@@ -44,6 +45,12 @@ class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
         doc_stride: int. Context tokens shared by consecutive windows (HF's
             `stride`/`doc_stride`). `None` (default) takes HF's pipeline
             default, `min(sequence_length // 2, 128)` (128 for 384).
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Inputs:
         x: a tuple `(questions, contexts)` (or a dict with keys `"question"`
@@ -131,8 +138,15 @@ class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
         if not self.built:  # The packer is made in `build`, on first call.
             self.build(None)
         x, windows = self._pack(x)
-        keys = ("example_index", "token_starts", "token_ends")
-        return x, {key: tf.cast(windows[key], "int32") for key in keys}
+        # Offsets per packed position, cut as `x` is.
+        length = self.padded_length(x["padding_mask"])
+        windows = {
+            "example_index": windows["example_index"],
+            "token_starts": trim(windows["token_starts"], length),
+            "token_ends": trim(windows["token_ends"], length),
+        }
+        return x, {key: tf.cast(value, "int32") for key, value in
+                   windows.items()}
 
     def _pack(self, x):
         questions, contexts = self._pair(x)
@@ -203,7 +217,7 @@ class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
             "segment_ids": segment_ids,
             "padding_mask": positions < first + count + 1,
         }
-        return x, windows
+        return trim(x, self.padded_length(x["padding_mask"])), windows
 
     def _pair(self, x):
         """`x` as two 1-D string tensors: questions and contexts."""
@@ -228,6 +242,7 @@ class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
                     "string or a 1-D batch of strings; received dtype "
                     f"{values.dtype.name}, rank {values.shape.rank}."
                 )
+            self.check_batched(values.shape.rank == 1)
             pair.append(tf.reshape(values, [-1]))
         check(
             tf.equal(tf.size(pair[0]), tf.size(pair[1])),

@@ -4,6 +4,7 @@ from keras_hub.layers import StartEndPacker
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.preprocessing_checks import as_ragged_rows
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
@@ -32,6 +33,12 @@ class ElectraTokenClassifierPreprocessor(ElectraPreprocessor):
     Args:
         tokenizer: an `ElectraTokenizer`.
         sequence_length: int. Length of the packed inputs.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Inputs:
         x: the words of one example (a list or 1-D tensor of strings) or of a
@@ -152,6 +159,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPreprocessor):
                 f"received rank {rank}. Split texts into words first, e.g. "
                 "`text.split()`."
             )
+        self.check_batched(rank == 2)
         if rank == 1:
             return as_ragged_rows(x[tf.newaxis]), True
         return as_ragged_rows(x), False
@@ -207,6 +215,10 @@ class ElectraTokenClassifierPreprocessor(ElectraPreprocessor):
         positions = words.with_flat_values(
             tf.cast(tf.where(kept, position, -1), "int32")
         )
+        length = self.padded_length(padding_mask)
+        x = trim(x, length)
+        token_word = trim(token_word, length)
+        is_first = trim(is_first, length)
         return x, token_word, is_first, positions
 
 
