@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_electra.models import bert_text_normalizer
+from keras_electra.text import bert_text_normalizer
 from keras_electra.models.electra_tokenizer import DEFAULT_VOCABULARY_PATH
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 

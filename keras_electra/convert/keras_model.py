@@ -1,28 +1,30 @@
 """Build a keras_electra backbone or task from a `Checkpoint`, weights loaded.
 
-Task classes are looked up by name (lazily, so this module imports no task
-and works while some are missing) and built only through their constructors:
+The models import this package (for `from_preset`), so it imports none of
+them: classes are looked up by their registered name, as Keras does for the
+`class_name` of a saved config, and built only through their constructors:
 `cls(backbone=..., preprocessor=..., **head_kwargs)` with a preprocessor
 `cls.preprocessor_cls(tokenizer=..., sequence_length=...)`.
 """
 
-import importlib
 import inspect
+
+import keras
 
 from keras_electra.convert.hf_config import backbone_kwargs_from_hf_config
 from keras_electra.convert.hf_heads import HF_TASKS
 from keras_electra.convert.hf_heads import load_hf_tensors
 
-# keras_electra task class -> module under keras_electra.models.
-TASK_MODULES = {
-    "ElectraClassifier": "electra_classifier",
-    "ElectraTokenClassifier": "electra_token_classifier",
-    "ElectraQuestionAnswerer": "electra_question_answerer",
-    "ElectraMultipleChoice": "electra_multiple_choice",
-    "ElectraDiscriminator": "electra_discriminator",
-    "ElectraMaskedLM": "electra_masked_lm",
-    "ElectraCausalLM": "electra_causal_lm",
-}
+# The keras_electra tasks that a checkpoint (or preset) can be loaded as.
+TASK_NAMES = (
+    "ElectraClassifier",
+    "ElectraTokenClassifier",
+    "ElectraQuestionAnswerer",
+    "ElectraMultipleChoice",
+    "ElectraDiscriminator",
+    "ElectraMaskedLM",
+    "ElectraCausalLM",
+)
 # HF architecture -> keras_electra task class name.
 TASK_FOR_HF_ARCHITECTURE = {hf: ours for ours, (hf, _) in HF_TASKS.items()}
 # The longest input the preprocessors of converted presets pack by default.
@@ -31,14 +33,25 @@ DEFAULT_SEQUENCE_LENGTH = 512
 DEFAULT_NUM_CHOICES = 2
 
 
+def electra_class(name):
+    """The class registered as `keras_electra>{name}`.
+
+    Importing `keras_electra` (which any import of this package does first)
+    imports, and so registers, every model class.
+    """
+    cls = keras.saving.get_registered_object(f"keras_electra>{name}")
+    if cls is None:
+        raise ValueError(f"keras_electra has no class {name!r}.")
+    return cls
+
+
 def task_class(name):
     """The keras_electra task class called `name`."""
-    if name not in TASK_MODULES:
+    if name not in TASK_NAMES:
         raise ValueError(
-            f"Unknown task {name!r}; expected one of {sorted(TASK_MODULES)}."
+            f"Unknown task {name!r}; expected one of {sorted(TASK_NAMES)}."
         )
-    module = importlib.import_module(f"keras_electra.models.{TASK_MODULES[name]}")
-    return getattr(module, name)
+    return electra_class(name)
 
 
 def task_name_for(checkpoint):
@@ -47,18 +60,15 @@ def task_name_for(checkpoint):
 
 
 def build_backbone(config, source="config.json"):
-    from keras_electra.models.electra_backbone import ElectraBackbone
-
-    return ElectraBackbone(**backbone_kwargs_from_hf_config(config, source))
+    backbone_cls = electra_class("ElectraBackbone")
+    return backbone_cls(**backbone_kwargs_from_hf_config(config, source))
 
 
 def build_tokenizer(checkpoint):
     """An `ElectraTokenizer` with the checkpoint's vocabulary, or None."""
     if checkpoint.vocabulary is None:
         return None
-    from keras_electra.models.electra_tokenizer import ElectraTokenizer
-
-    return ElectraTokenizer(
+    return electra_class("ElectraTokenizer")(
         vocabulary=list(checkpoint.vocabulary),
         lowercase=checkpoint.lowercase,
         strip_accents=checkpoint.strip_accents,

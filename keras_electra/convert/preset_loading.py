@@ -30,13 +30,16 @@ from keras_hub.src.utils.python_utils import classproperty
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.convert.atomic_dir import in_staging
 from keras_electra.convert.keras_model import DEFAULT_SEQUENCE_LENGTH
-from keras_electra.convert.keras_model import TASK_MODULES
+from keras_electra.convert.keras_model import electra_class
+from keras_electra.convert.keras_model import TASK_NAMES
 from keras_electra.convert.keras_model import fitting_preprocessor_kwargs
 from keras_electra.convert.keras_model import task_class
 from keras_electra.convert.preset_store import resolved_preset
 from keras_electra.presets import list_presets
 
 GENERATOR_TASKS = ("ElectraMaskedLM", "ElectraCausalLM")
+# Arguments of a task's `from_preset` that go to its preprocessor.
+PREPROCESSOR_ARGUMENTS = ("sequence_length", "padding", "pad_to_multiple_of")
 
 
 def _conversion_options(cls, handle, kwargs):
@@ -135,28 +138,32 @@ def _user_stacklevel():
 
 def _load_task(cls, path, load_weights, kwargs, preset=None):
     loader = get_preset_loader(path)
-    sequence_length = kwargs.pop("sequence_length", None)
+    given = {k: kwargs.pop(k) for k in PREPROCESSOR_ARGUMENTS if k in kwargs}
+    given = {k: v for k, v in given.items() if v is not None}
+    names = ", ".join(f"`{name}`" for name in given)
     preprocessor_cls = getattr(cls, "preprocessor_cls", None)
     if "preprocessor" not in kwargs and preprocessor_cls is not None:
         if check_file_exists(path, TOKENIZER_CONFIG_FILE):
             # keras-hub's Task.from_preset drops `sequence_length`; building
             # the preprocessor here honours it.
+            sequence_length = given.pop("sequence_length", None)
             kwargs["preprocessor"] = loader.load_preprocessor(
                 preprocessor_cls,
                 **_preprocessor_kwargs(preprocessor_cls, loader, path,
                                        sequence_length),
+                **given,
             )
-        elif sequence_length is not None:
+        elif given:
             raise ValueError(
                 f"{path} has no tokenizer (the checkpoint had no vocabulary), "
-                "so there is no preprocessor to take `sequence_length`; "
+                f"so there is no preprocessor to take {names}; "
                 "pass `preprocessor=` or feed integer inputs."
             )
         else:
             kwargs["preprocessor"] = None  # A checkpoint without vocabulary.
-    elif sequence_length is not None:
+    elif given:
         raise ValueError(
-            "Pass either `preprocessor` or `sequence_length`, not both."
+            f"Pass either `preprocessor` or {names}, not both."
         )
     # As keras-hub: a new `num_classes` means a fresh head, and the saved
     # label names no longer fit it.
@@ -167,10 +174,6 @@ def _load_task(cls, path, load_weights, kwargs, preset=None):
         if names and len(names) != kwargs["num_classes"]:
             kwargs.setdefault("label_names", None)
     task = loader.load_task(cls, load_weights, load_task_weights, **kwargs)
-    if getattr(task, "backbone", None) is not None:
-        from keras_electra.models.input_checks import check_sequence_fits
-
-        check_sequence_fits(task)
     rate = preset_learning_rate(path)
     if rate is not None and rate != task.default_learning_rate:
         task.default_learning_rate = rate
@@ -193,7 +196,8 @@ def load_preset(cls, preset, load_weights=True, **kwargs):
             `preset_store`).
         load_weights: whether to load weights (backbones and tasks).
         **kwargs: as keras-hub's `from_preset` (`dtype`, `num_classes`, ...),
-            plus `sequence_length` for tasks (their preprocessor's length),
+            plus `sequence_length`, `padding` and `pad_to_multiple_of` for
+            tasks (their preprocessor's),
             and for conversions `checkpoint_part` ("discriminator" or
             "generator" for TF1 checkpoints; generator tasks default to
             "generator"), `num_heads` (TF1) and `allow_pickle=False` (refuse
@@ -244,15 +248,13 @@ def from_preset(preset, load_weights=True, **kwargs):
     type(model).__name__  # "ElectraDiscriminator"
     ```
     """
-    from keras_electra.models.electra_backbone import ElectraBackbone
-
     options = _conversion_options(None, preset, kwargs)
     with resolved_preset(preset, load_weights=load_weights, **options) as path:
-        cls = ElectraBackbone
+        cls = electra_class("ElectraBackbone")
         if check_file_exists(path, TASK_CONFIG_FILE):
             name = load_json(path, TASK_CONFIG_FILE)["class_name"]
             cls = task_class(name)
-        return load_preset(cls, path, load_weights=load_weights, **kwargs)
+        return cls.from_preset(path, load_weights=load_weights, **kwargs)
 
 
 class ElectraPresetMixin:
@@ -289,7 +291,8 @@ class ElectraPresetMixin:
             preset: the handle, as above.
             load_weights: load the weights (models only).
             **kwargs: `dtype`, head arguments such as `num_classes`,
-                `sequence_length` (tasks), and the conversion options of
+                `sequence_length`, `padding` and `pad_to_multiple_of`
+                (tasks: their preprocessor's), and the conversion options of
                 `keras_electra.convert.load_preset`.
         """
         return load_preset(cls, preset, load_weights=load_weights, **kwargs)
@@ -352,7 +355,7 @@ def write_metadata(preset_dir, learning_rate=None):
         return  # Tokenizers and preprocessors write no metadata.
     with open(path, encoding="utf-8") as f:
         metadata = json.load(f)
-    metadata["tasks"] = sorted(TASK_MODULES)
+    metadata["tasks"] = sorted(TASK_NAMES)
     if learning_rate is not None:
         metadata["fine_tuning"] = {"learning_rate": learning_rate}
     with open(path, "w", encoding="utf-8") as f:

@@ -27,6 +27,7 @@ from keras_electra.convert.checkpoint import DEFAULT_VOCAB
 from keras_electra.convert.checkpoint import read_vocab_file
 from keras_electra.convert.hf_config import backbone_kwargs_from_hf_config
 from keras_electra.convert.keras_model import build_model
+from keras_electra.convert.keras_model import electra_class
 from keras_electra.convert.sources import HF_PREFIX
 from keras_electra.convert.sources import KERAS_ELECTRA
 from keras_electra.convert.sources import KAGGLE_PREFIX
@@ -249,16 +250,16 @@ def _serialized_backbone(config):
 
 def write_architecture_preset(name, dest):
     """A weightless preset (config and tokenizer) of a named preset."""
-    from keras_electra.models.electra_tokenizer import ElectraTokenizer
-
     preset = backbone_presets[name]
     with open(os.path.join(dest, "config.json"), "w") as f:
         json.dump(_serialized_backbone(preset["config"]), f, indent=4)
     vocabulary = read_vocab_file(
         os.path.join(os.path.dirname(DEFAULT_VOCAB), preset["vocabulary"])
     )
-    ElectraTokenizer(vocabulary=vocabulary,
-                     lowercase=preset["lowercase"]).save_to_preset(dest)
+    tokenizer = electra_class("ElectraTokenizer")(
+        vocabulary=vocabulary, lowercase=preset["lowercase"]
+    )
+    tokenizer.save_to_preset(dest)
 
 
 def _looks_like_path(handle):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras_electra.export.task_serving import NO_OFFSET
 from keras_electra.export.task_serving import TaskServing
 from keras_electra.export.task_serving import string_spec
-from keras_electra.models.bert_text_normalizer import sanitize_utf8
+from keras_electra.text.bert_text_normalizer import sanitize_utf8
 
 # What HF's pipeline writes over the logits of tokens outside the context
 # (as `ElectraQuestionAnswerer.answer`).

@@ -11,8 +11,8 @@ whichever backend trained and exported the core.
 import tensorflow as tf
 from keras_hub.layers import MultiSegmentPacker
 
-from keras_electra.models.padding import PAD_SENTINEL
-from keras_electra.models.padding import unpad
+from keras_electra.models.electra_preprocessor import pack_text
+from keras_electra.models.electra_preprocessor import text_packer
 
 # Offsets of positions that hold no text token ([CLS], [SEP], padding).
 NO_OFFSET = -1
@@ -130,26 +130,14 @@ class TaskServing:
             and offsets alike, so both are cut at the same token.
         """
         ids, starts, ends = self.tokenizer.tokenize_with_offsets(text)
-        token_packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=PAD_SENTINEL,
-            sequence_length=self.sequence_length,
-        )
+        token_packer = text_packer(self.tokenizer, self.sequence_length)
         offset_packer = MultiSegmentPacker(
             start_value=NO_OFFSET,
             end_value=NO_OFFSET,
             pad_value=NO_OFFSET,
             sequence_length=self.sequence_length,
         )
-        token_ids, segment_ids = token_packer(ids)
-        token_ids, padding_mask = unpad(token_ids,
-                                        self.tokenizer.pad_token_id)
-        inputs = {
-            "token_ids": token_ids,
-            "segment_ids": segment_ids,
-            "padding_mask": padding_mask,
-        }
+        inputs = pack_text(token_packer, ids, self.tokenizer.pad_token_id)
         return inputs, offset_packer(starts)[0], offset_packer(ends)[0]
 
 

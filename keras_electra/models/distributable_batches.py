@@ -36,12 +36,3 @@ def distributable(outputs, inputs):
 
     return tf.nest.map_structure(convert, outputs)
 
-
-class DistributableBatches:
-    """Task mixin: `preprocess_samples` gives `distributable` batches."""
-
-    def preprocess_samples(self, x, y=None, sample_weight=None):
-        return distributable(
-            super().preprocess_samples(x, y, sample_weight),
-            (x, y, sample_weight),
-        )

@@ -3,30 +3,19 @@ from keras import ops
 from keras_hub.models import CausalLM
 from keras_hub.src.utils.tensor_utils import any_equal
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_causal_lm_preprocessor import (
     ElectraCausalLMPreprocessor,
 )
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.input_checks import check_backbone_inputs
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import is_raw_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraCausalLM(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    CausalLM,
-):
+class ElectraCausalLM(ElectraTask, CausalLM):
     """ELECTRA as a left-to-right language model (HF `ElectraForCausalLM`).
 
     The backbone's embeddings and transformer blocks run with a causal

@@ -2,21 +2,17 @@ import keras
 import numpy as np
 from keras_hub.models import TextClassifier
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_classification_head import (
     ElectraClassificationHead,
 )
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_classifier_preprocessor import (
     ElectraClassifierPreprocessor,
 )
 from keras_electra.models.default_optimizer import default_optimizer
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import concrete_value
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 
 try:
@@ -32,14 +28,7 @@ PROBLEM_TYPES = (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    TextClassifier,
-):
+class ElectraClassifier(ElectraTask, TextClassifier):
     """ELECTRA for sequence classification and regression.
 
     HF `ElectraForSequenceClassification`: an `ElectraBackbone` and, on the

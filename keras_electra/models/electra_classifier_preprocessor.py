@@ -1,27 +1,22 @@
 import keras
-from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
-from keras_electra.models.padding import PAD_SENTINEL
-from keras_electra.models.padding import unpad
-from keras_electra.models.longest_first import TRUNCATIONS
-from keras_electra.models.longest_first import truncate_longest_first
-from keras_electra.models.preprocessing_checks import check_sequence_length
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
+from keras_electra.models.longest_first import check_truncate
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraClassifierPreprocessor(
-    ElectraPresetMixin,
+    ElectraPreprocessor,
     TextClassifierPreprocessor,
 ):
     """Raw strings (single sentences or pairs) to `ElectraClassifier` inputs.
 
     Tokenizes each segment with an `ElectraTokenizer` and packs them exactly
-    as HF's tokenizer does with `truncation=True, padding="max_length"`:
+    as HF's tokenizer does with `truncation=True, padding="max_length"`
+    (or `padding="longest"`):
     `[CLS] a [SEP]` for single sentences, `[CLS] a [SEP] b [SEP]` for
     pairs, segment ids 0 for `[CLS] a [SEP]` and 1 for `b [SEP]`, `[PAD]`
     up to `sequence_length`. Labels and sample weights pass through.
@@ -33,6 +28,12 @@ class ElectraClassifierPreprocessor(
             `"longest_first"` (default) is HF's: cut the longer segment
             first. keras-hub's `"round_robin"` and `"waterfall"` are also
             accepted (and handle more than two segments).
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a string, a batch of strings, or a tuple `(first, second)` of two
@@ -53,9 +54,6 @@ class ElectraClassifierPreprocessor(
     [0, 0, 0, 0, 0, 1, 1, 1]
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
-
     def __init__(
         self,
         tokenizer,
@@ -63,31 +61,9 @@ class ElectraClassifierPreprocessor(
         truncate="longest_first",
         **kwargs,
     ):
-        check_sequence_length(type(self).__name__, sequence_length)
-        if truncate not in TRUNCATIONS:
-            raise ValueError(
-                f"`truncate` must be one of {list(TRUNCATIONS)}; received "
-                f"{truncate!r}."
-            )
-        super().__init__(
-            tokenizer, sequence_length=sequence_length, truncate=truncate,
-            **kwargs,
-        )
-
-    def build(self, input_shape):
-        self.built = True
-        # Built here so that tokenizer assets are loaded when restoring.
-        # With `longest_first` the segments already fit when they get here.
-        truncate = "round_robin" if self.truncate == TRUNCATIONS[0] else (
-            self.truncate
-        )
-        self.packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=PAD_SENTINEL,
-            truncate=truncate,
-            sequence_length=self.sequence_length,
-        )
+        check_truncate(truncate)
+        super().__init__(tokenizer, sequence_length=sequence_length, **kwargs)
+        self.truncate = truncate
 
     def call(self, x, y=None, sample_weight=None):
         # Always TensorFlow (eagerly too), where the tokenizer runs anyway.
@@ -96,15 +72,7 @@ class ElectraClassifierPreprocessor(
     @preprocessing_function
     def _call_tf(self, x, y=None, sample_weight=None):
         x = x if isinstance(x, tuple) else (x,)
-        segments = tuple(self.tokenizer(segment) for segment in x)
-        if self.truncate == TRUNCATIONS[0]:
-            segments = truncate_longest_first(segments, self.sequence_length)
-        token_ids, segment_ids = self.packer(segments)
-        token_ids, padding_mask = unpad(token_ids,
-                                        self.tokenizer.pad_token_id)
-        x = {
-            "token_ids": token_ids,
-            "padding_mask": padding_mask,
-            "segment_ids": segment_ids,
-        }
+        x = self.pack_segments(tuple(self.tokenizer(s) for s in x))
+        self.check_batched(len(x["token_ids"].shape) > 1)
+        x = trim(x, self.padded_length(x["padding_mask"]))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

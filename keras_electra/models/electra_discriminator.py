@@ -2,38 +2,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from keras_hub.models import Task
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_discriminator_head import (
     ElectraDiscriminatorHead,
 )
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_discriminator_preprocessor import (
     ElectraDiscriminatorPreprocessor,
 )
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.replaced_token_detection_loss import (
     ReplacedTokenDetectionLoss,
 )
 from keras_electra.models.default_optimizer import default_optimizer
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import require_tokenizer
 from keras_electra.models.text_inputs import vocabulary_of
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminator(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    Task,
-):
+class ElectraDiscriminator(ElectraTask):
     """ELECTRA's replaced-token detector (HF `ElectraForPreTraining`).
 
     `ElectraDiscriminatorHead` (Dense -> activation -> Dense(1)) on every

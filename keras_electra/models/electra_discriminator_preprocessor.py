@@ -2,20 +2,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 from keras_hub.layers import MultiSegmentPacker
-from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import convert_to_numpy
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
-from keras_electra.models.padding import PAD_SENTINEL
-from keras_electra.models.padding import unpad
-from keras_electra.models.preprocessing_checks import check_sequence_length
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
+class ElectraDiscriminatorPreprocessor(ElectraPreprocessor):
     """Raw strings and per-token labels to inputs for `ElectraDiscriminator`.
 
     Tokenizes single sentences, packs them as `[CLS] text [SEP]` and pads to
@@ -28,6 +23,12 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
     Args:
         tokenizer: an `ElectraTokenizer`.
         sequence_length: int. Length of the packed inputs.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a string or a batch of strings.
@@ -45,32 +46,17 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
     [0, 0, 1, 0, 0, 0]
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
+    packer_names = ("packer", "label_packer")
 
-    def __init__(self, tokenizer, sequence_length=512, **kwargs):
-        check_sequence_length(type(self).__name__, sequence_length)
-        super().__init__(**kwargs)
-        self.tokenizer = tokenizer
-        self.packer = None
-        self.label_packer = None
-        self.sequence_length = sequence_length
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=PAD_SENTINEL,
-            sequence_length=self.sequence_length,
-        )
+    def make_packers(self):
         # Labels are cut and padded exactly like the tokens they describe.
-        self.label_packer = MultiSegmentPacker(
+        label_packer = MultiSegmentPacker(
             start_value=0,
             end_value=0,
             pad_value=0,
             sequence_length=self.sequence_length,
         )
+        return {**super().make_packers(), "label_packer": label_packer}
 
     def call(self, x, y=None, sample_weight=None):
         if sample_weight is not None:
@@ -98,36 +84,17 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
         return self._pack(token_ids, y)
 
     def _pack(self, token_ids, labels):
-        token_ids, segment_ids = self.packer(token_ids)
-        token_ids, padding_mask = unpad(token_ids,
-                                        self.tokenizer.pad_token_id)
-        x = {
-            "token_ids": token_ids,
-            "segment_ids": segment_ids,
-            "padding_mask": padding_mask,
-        }
+        x = self.pack_segments(token_ids)
+        self.check_batched(len(x["token_ids"].shape) > 1)
+        length = self.padded_length(x["padding_mask"])
+        x = trim(x, length)
         if labels is None:
             return x
         labels, _ = self.label_packer(labels)
-        sample_weight = _cast_float(padding_mask)
-        return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"sequence_length": self.sequence_length})
-        return config
-
-    @property
-    def sequence_length(self):
-        """The padded length of model input sequences."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        for packer in (self.packer, self.label_packer):
-            if packer is not None:
-                packer.sequence_length = value
+        sample_weight = _cast_float(x["padding_mask"])
+        return keras.utils.pack_x_y_sample_weight(
+            x, trim(labels, length), sample_weight
+        )
 
 
 def _label_error(token_lengths, label_lengths):

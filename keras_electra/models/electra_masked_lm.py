@@ -3,17 +3,13 @@ import numpy as np
 from keras import ops
 from keras_hub.models import MaskedLM
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_masked_lm_preprocessor import (
     ElectraMaskedLMPreprocessor,
 )
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.input_checks import concrete_value
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import decode_word_pieces
 from keras_electra.models.text_inputs import require_tokenizer
@@ -25,14 +21,7 @@ MASK_TOKEN = "[MASK]"
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMaskedLM(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    MaskedLM,
-):
+class ElectraMaskedLM(ElectraTask, MaskedLM):
     """The ELECTRA generator: a masked language model (HF `ElectraForMaskedLM`).
 
     The backbone's sequence output is gathered at `mask_positions` and passed

@@ -1,19 +1,14 @@
 import keras
 from keras import ops
-from keras_hub.models import Task
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_multiple_choice_preprocessor import (
     ElectraMultipleChoicePreprocessor,
 )
 from keras_electra.models.default_optimizer import default_optimizer
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.input_checks import INPUT_KEYS
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_choice_batch
 
 
@@ -34,14 +29,7 @@ class _FlattenChoices(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoice(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    Task,
-):
+class ElectraMultipleChoice(ElectraTask):
     """ELECTRA that scores N candidate answers and picks one.
 
     HF `ElectraForMultipleChoice`: every `(prompt, choice)` pair runs

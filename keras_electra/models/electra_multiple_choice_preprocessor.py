@@ -1,17 +1,10 @@
 import keras
 import numpy as np
-from keras_hub.layers import MultiSegmentPacker
-from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
-from keras_electra.models.padding import PAD_SENTINEL
-from keras_electra.models.padding import unpad
-from keras_electra.models.longest_first import TRUNCATIONS
-from keras_electra.models.longest_first import truncate_longest_first
-from keras_electra.models.preprocessing_checks import check_sequence_length
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
+from keras_electra.models.longest_first import check_truncate
 
 try:
     import tensorflow as tf
@@ -20,7 +13,7 @@ except ImportError:  # pragma: no cover
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
+class ElectraMultipleChoicePreprocessor(ElectraPreprocessor):
     """A prompt and N candidate answers to `ElectraMultipleChoice` inputs.
 
     Each choice is paired with its prompt as HF's multiple-choice recipe
@@ -37,6 +30,12 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         truncate: how to shorten a pair that does not fit:
             `"longest_first"` (default, HF's: cut the longer of prompt and
             choice first), `"round_robin"` or `"waterfall"`.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Call arguments:
         x: a tuple `(prompts, choices)`: `prompts` a string or a batch of
@@ -57,9 +56,6 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
     [101, 1996, 3712, 2003, 102, 2630, 1012, 102]
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
-
     def __init__(
         self,
         tokenizer,
@@ -68,32 +64,10 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         truncate="longest_first",
         **kwargs,
     ):
-        check_sequence_length(type(self).__name__, sequence_length)
-        if truncate not in TRUNCATIONS:
-            raise ValueError(
-                f"`truncate` must be one of {list(TRUNCATIONS)}; received "
-                f"{truncate!r}."
-            )
-        super().__init__(**kwargs)
-        self.tokenizer = tokenizer
-        self.packer = None
-        self.sequence_length = sequence_length
+        check_truncate(truncate)
+        super().__init__(tokenizer, sequence_length=sequence_length, **kwargs)
         self.num_choices = num_choices
         self.truncate = truncate
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        # Built here so that tokenizer assets are loaded when restoring.
-        # With `longest_first` the pairs already fit when they get here.
-        self.packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=PAD_SENTINEL,
-            truncate="round_robin" if self.truncate == TRUNCATIONS[0] else (
-                self.truncate
-            ),
-            sequence_length=self.sequence_length,
-        )
 
     def call(self, x, y=None, sample_weight=None):
         return self._call_tf(x, y, sample_weight)
@@ -109,17 +83,10 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
             self.tokenizer(tf.reshape(prompts, [-1])),
             self.tokenizer(tf.reshape(choices, [-1])),
         )
-        if self.truncate == TRUNCATIONS[0]:
-            pairs = truncate_longest_first(pairs, self.sequence_length)
-        token_ids, segment_ids = self.packer(pairs)
-        token_ids, padding_mask = unpad(token_ids,
-                                        self.tokenizer.pad_token_id)
+        x = self.pack_segments(pairs)
         shape = [-1, num_choices, self.sequence_length]
-        x = {
-            "token_ids": tf.reshape(token_ids, shape),
-            "segment_ids": tf.reshape(segment_ids, shape),
-            "padding_mask": tf.reshape(padding_mask, shape),
-        }
+        x = {key: tf.reshape(value, shape) for key, value in x.items()}
+        x = trim(x, self.padded_length(x["padding_mask"]))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def _prompts_and_choices(self, x):
@@ -139,6 +106,7 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
             )
         if prompts.shape.rank == 0 and choices.shape.rank == 1:
             # One example: a prompt and its list of choices.
+            self.check_batched(False)
             prompts, choices = prompts[None], choices[None]
         if prompts.shape.rank != 1 or choices.shape.rank != 2:
             raise ValueError(
@@ -159,23 +127,11 @@ class ElectraMultipleChoicePreprocessor(ElectraPresetMixin, Preprocessor):
         config = super().get_config()
         config.update(
             {
-                "sequence_length": self.sequence_length,
                 "num_choices": self.num_choices,
                 "truncate": self.truncate,
             }
         )
         return config
-
-    @property
-    def sequence_length(self):
-        """The padded length of every prompt-choice pair."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        if self.packer is not None:
-            self.packer.sequence_length = value
 
 
 def _expected(num_choices):

@@ -3,31 +3,21 @@ import os
 import keras
 import numpy as np
 from keras import ops
-from keras_hub.models import Task
 
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.layers.replaced_token_sampler import ReplacedTokenSampler
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_discriminator import ElectraDiscriminator
 from keras_electra.models.electra_masked_lm import ElectraMaskedLM
 from keras_electra.models.electra_pretrainer_preprocessor import (
     ElectraPretrainerPreprocessor,
 )
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
-from keras_electra.models.text_inputs import RawTextInputsMixin
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.optimizers.warmup_linear_decay import WarmupLinearDecay
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraPretrainer(
-    SavedCompileMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    Task,
-):
+class ElectraPretrainer(ElectraTask):
     """Replaced-token-detection pre-training of ELECTRA with `fit()`.
 
     A small generator (an `ElectraMaskedLM`) predicts the masked tokens; its

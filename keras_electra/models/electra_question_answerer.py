@@ -1,19 +1,14 @@
 import keras
 import numpy as np
-from keras_hub.models import Task
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_question_answerer_preprocessor import (
     ElectraQuestionAnswererPreprocessor,
 )
 from keras_electra.models.default_optimizer import default_optimizer
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.span_loss import SpanLoss
-from keras_electra.models.text_inputs import RawTextInputsMixin
 from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import require_tokenizer
 
@@ -22,14 +17,7 @@ MASKED_LOGIT = -10000.0
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswerer(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    RawTextInputsMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    Task,
-):
+class ElectraQuestionAnswerer(ElectraTask):
     """ELECTRA for extractive question answering (SQuAD-style spans).
 
     A Dense(2) layer on every token gives the logits that the answer starts

@@ -1,12 +1,10 @@
 import keras
 import tensorflow as tf
-from keras_hub.layers import MultiSegmentPacker
-from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
+from keras_electra.models.electra_preprocessor import text_packer
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
 from keras_electra.models.preprocessing_checks import check_sequence_length
@@ -16,7 +14,7 @@ NUM_SPECIAL_TOKENS = 3
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
+class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
     """(question, context) pairs to windows for `ElectraQuestionAnswerer`.
 
     Packs `[CLS] question [SEP] context [SEP]` with segment ids 0 and 1,
@@ -47,6 +45,12 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
         doc_stride: int. Context tokens shared by consecutive windows (HF's
             `stride`/`doc_stride`). `None` (default) takes HF's pipeline
             default, `min(sequence_length // 2, 128)` (128 for 384).
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Inputs:
         x: a tuple `(questions, contexts)` (or a dict with keys `"question"`
@@ -69,14 +73,10 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
     ((3, 16), [[13, 13], [8, 8], [0, 0]])
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
-
     def __init__(
         self, tokenizer, sequence_length=384, doc_stride=None, **kwargs
     ):
         check_sequence_length(type(self).__name__, sequence_length)
-        super().__init__(**kwargs)
         if doc_stride is None:
             # HF's pipeline default, kept short enough for tiny windows.
             doc_stride = min(
@@ -91,22 +91,18 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
                 f"{sequence_length - NUM_SPECIAL_TOKENS}); received "
                 f"doc_stride={doc_stride}, sequence_length={sequence_length}."
             )
-        self.tokenizer = tokenizer
-        self.packer = None
+        super().__init__(tokenizer, sequence_length=sequence_length, **kwargs)
         self.doc_stride = doc_stride
-        self.sequence_length = sequence_length
 
-    def build(self, input_shape):
-        super().build(input_shape)
+    def make_packers(self):
         # Windows always fit, so the packer never truncates.
-        self.packer = MultiSegmentPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
-            sequence_length=self.sequence_length,
-            truncate="waterfall",
-            _allow_python_workflow=False,
-        )
+        return {
+            "packer": text_packer(
+                self.tokenizer, self.sequence_length, truncate="waterfall",
+                pad_value=self.tokenizer.pad_token_id,
+                _allow_python_workflow=False,
+            )
+        }
 
     def __call__(self, *args, **kwargs):
         # keras-hub reads a lone 2-tuple argument as `(x, y)`; a lone
@@ -142,8 +138,15 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
         if not self.built:  # The packer is made in `build`, on first call.
             self.build(None)
         x, windows = self._pack(x)
-        keys = ("example_index", "token_starts", "token_ends")
-        return x, {key: tf.cast(windows[key], "int32") for key in keys}
+        # Offsets per packed position, cut as `x` is.
+        length = self.padded_length(x["padding_mask"])
+        windows = {
+            "example_index": windows["example_index"],
+            "token_starts": trim(windows["token_starts"], length),
+            "token_ends": trim(windows["token_ends"], length),
+        }
+        return x, {key: tf.cast(value, "int32") for key, value in
+                   windows.items()}
 
     def _pack(self, x):
         questions, contexts = self._pair(x)
@@ -214,7 +217,7 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
             "segment_ids": segment_ids,
             "padding_mask": positions < first + count + 1,
         }
-        return x, windows
+        return trim(x, self.padded_length(x["padding_mask"])), windows
 
     def _pair(self, x):
         """`x` as two 1-D string tensors: questions and contexts."""
@@ -239,6 +242,7 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
                     "string or a 1-D batch of strings; received dtype "
                     f"{values.dtype.name}, rank {values.shape.rank}."
                 )
+            self.check_batched(values.shape.rank == 1)
             pair.append(tf.reshape(values, [-1]))
         check(
             tf.equal(tf.size(pair[0]), tf.size(pair[1])),
@@ -313,22 +317,10 @@ class ElectraQuestionAnswererPreprocessor(ElectraPresetMixin, Preprocessor):
         config = super().get_config()
         config.update(
             {
-                "sequence_length": self.sequence_length,
                 "doc_stride": self.doc_stride,
             }
         )
         return config
-
-    @property
-    def sequence_length(self):
-        """The padded length of each window."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        if self.packer is not None:
-            self.packer.sequence_length = value
 
 
 def _gather_or(values, index, keep, default=-1):

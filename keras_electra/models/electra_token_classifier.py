@@ -1,12 +1,10 @@
 import keras
 import numpy as np
 import tensorflow as tf
-from keras_hub.models import Task
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.layers.numerics import electra_initializer
-from keras_electra.models.distributable_batches import DistributableBatches
 from keras_electra.models.electra_backbone import ElectraBackbone
+from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.electra_token_classifier_preprocessor import (
     IGNORE_LABEL,
 )
@@ -17,21 +15,13 @@ from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.preprocessing_checks import check
-from keras_electra.models.saved_compile import SavedCompileMixin
-from keras_electra.models.shuffled_fit import ShuffledFitMixin
 from keras_electra.models.text_inputs import check_label_count
 from keras_electra.models.text_inputs import check_word_batch
 from keras_electra.models.text_inputs import is_raw_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifier(
-    SavedCompileMixin,
-    ElectraPresetMixin,
-    ShuffledFitMixin,
-    DistributableBatches,
-    Task,
-):
+class ElectraTokenClassifier(ElectraTask):
     """ELECTRA with a label for every token (NER, POS tagging, chunking).
 
     Dropout -> Dense(num_classes) on every token of the backbone output, as
@@ -214,6 +204,11 @@ class ElectraTokenClassifier(
         return super().predict(
             _ragged_samples(x)[0], batch_size=batch_size, **kwargs
         )
+
+    def _checked_inputs(self, method, x, y):
+        # Words are not texts: `fit`, `evaluate` and `predict` above check
+        # them (`_check_words`) before they reach `ElectraTask`.
+        return x, y
 
     def _check_words(self, x, y, method):
         """Raw word lists checked in Python, before `tf.data` traces them."""

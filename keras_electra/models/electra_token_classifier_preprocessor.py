@@ -1,23 +1,20 @@
 import keras
 import tensorflow as tf
 from keras_hub.layers import StartEndPacker
-from keras_hub.models import Preprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.preprocessing_checks import as_ragged_rows
 from keras_electra.models.preprocessing_checks import as_tf
 from keras_electra.models.preprocessing_checks import check
-from keras_electra.models.preprocessing_checks import check_sequence_length
 
 # HF's label for "leave this word out of the loss" (`-100`).
 IGNORE_LABEL = -100
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
+class ElectraTokenClassifierPreprocessor(ElectraPreprocessor):
     """Words and word labels to packed inputs for `ElectraTokenClassifier`.
 
     Takes text that is already split into words (NER-style data: one label
@@ -36,6 +33,12 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
     Args:
         tokenizer: an `ElectraTokenizer`.
         sequence_length: int. Length of the packed inputs.
+        padding: `"max_length"` (default) pads every row to
+            `sequence_length`; `"longest"` pads each batch only to its
+            longest row (HF's `padding="longest"`) and needs batched input.
+            See `ElectraPreprocessor`.
+        pad_to_multiple_of: int or `None`. With `padding="longest"`, round
+            each batch's length up to a multiple of this.
 
     Inputs:
         x: the words of one example (a list or 1-D tensor of strings) or of a
@@ -56,36 +59,29 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
     [0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     """
 
-    backbone_cls = ElectraBackbone
-    tokenizer_cls = ElectraTokenizer
+    packer_names = ("token_packer", "word_packer")
 
-    def __init__(self, tokenizer, sequence_length=512, **kwargs):
-        check_sequence_length(type(self).__name__, sequence_length)
-        super().__init__(**kwargs)
-        self.tokenizer = tokenizer
-        self.token_packer = None
-        self.word_packer = None
-        self.sequence_length = sequence_length
-
-    def build(self, input_shape):
-        super().build(input_shape)
+    def make_packers(self):
         # Always TensorFlow, eagerly too, so eager results equal tf.data's.
-        self.token_packer = StartEndPacker(
-            start_value=self.tokenizer.cls_token_id,
-            end_value=self.tokenizer.sep_token_id,
-            pad_value=self.tokenizer.pad_token_id,
-            sequence_length=self.sequence_length,
-            return_padding_mask=True,
-            _allow_python_workflow=False,
-        )
-        # Which word each packed token comes from; -1 for specials, padding.
-        self.word_packer = StartEndPacker(
-            start_value=-1,
-            end_value=-1,
-            pad_value=-1,
-            sequence_length=self.sequence_length,
-            _allow_python_workflow=False,
-        )
+        return {
+            "token_packer": StartEndPacker(
+                start_value=self.tokenizer.cls_token_id,
+                end_value=self.tokenizer.sep_token_id,
+                pad_value=self.tokenizer.pad_token_id,
+                sequence_length=self.sequence_length,
+                return_padding_mask=True,
+                _allow_python_workflow=False,
+            ),
+            # Which word each packed token comes from; -1 for specials and
+            # padding.
+            "word_packer": StartEndPacker(
+                start_value=-1,
+                end_value=-1,
+                pad_value=-1,
+                sequence_length=self.sequence_length,
+                _allow_python_workflow=False,
+            ),
+        }
 
     @preprocessing_function
     def call(self, x, y=None, sample_weight=None):
@@ -163,6 +159,7 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
                 f"received rank {rank}. Split texts into words first, e.g. "
                 "`text.split()`."
             )
+        self.check_batched(rank == 2)
         if rank == 1:
             return as_ragged_rows(x[tf.newaxis]), True
         return as_ragged_rows(x), False
@@ -218,24 +215,11 @@ class ElectraTokenClassifierPreprocessor(ElectraPresetMixin, Preprocessor):
         positions = words.with_flat_values(
             tf.cast(tf.where(kept, position, -1), "int32")
         )
+        length = self.padded_length(padding_mask)
+        x = trim(x, length)
+        token_word = trim(token_word, length)
+        is_first = trim(is_first, length)
         return x, token_word, is_first, positions
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"sequence_length": self.sequence_length})
-        return config
-
-    @property
-    def sequence_length(self):
-        """The padded length of model input sequences."""
-        return self._sequence_length
-
-    @sequence_length.setter
-    def sequence_length(self, value):
-        self._sequence_length = value
-        for packer in (self.token_packer, self.word_packer):
-            if packer is not None:
-                packer.sequence_length = value
 
 
 def _per_token(values, token_word, default):

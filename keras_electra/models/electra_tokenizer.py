@@ -12,7 +12,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_hub.tokenizers import WordPieceTokenizer
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
-from keras_electra.models.bert_text_normalizer import bert_pretokenize
+from keras_electra.text.bert_text_normalizer import bert_pretokenize
 from keras_electra.models.electra_backbone import ElectraBackbone
 
 DEFAULT_VOCABULARY_PATH = os.path.join(

@@ -11,6 +11,21 @@ before packing, so the packer has nothing left to cut.
 # The `truncate` values the ELECTRA preprocessors accept; the first is HF's.
 TRUNCATIONS = ("longest_first", "round_robin", "waterfall")
 
+
+def check_truncate(truncate):
+    """`truncate` is one of `TRUNCATIONS`."""
+    if truncate not in TRUNCATIONS:
+        raise ValueError(
+            f"`truncate` must be one of {list(TRUNCATIONS)}; received "
+            f"{truncate!r}."
+        )
+
+
+def packer_truncation(truncate):
+    """The packer's own `truncate`: with `longest_first` the segments are
+    cut before packing, so they already fit and the packer cuts nothing."""
+    return "round_robin" if truncate == TRUNCATIONS[0] else truncate
+
 try:
     import tensorflow as tf
 except ImportError:  # pragma: no cover

@@ -4,8 +4,8 @@ keras-hub's `Task.fit` turns raw strings (and any other in-memory inputs)
 into a `tf.data.Dataset` without shuffling and hands it to Keras with the
 user's `shuffle=True` (the default), which Keras ignores for datasets, with a
 warning the user did not cause; the examples are then seen in the same order
-every epoch. `ShuffledFitMixin` builds that dataset itself, shuffled anew
-each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
+every epoch. `ElectraTask.fit` builds that dataset itself (here), shuffled
+anew each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
 """
 
 import keras
@@ -47,40 +47,24 @@ def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
     )
 
 
-class ShuffledFitMixin:
-    """Gives a keras-hub task a `fit` that shuffles in-memory inputs.
+def in_memory_datasets(x, y, sample_weight, batch_size, validation_data,
+                       validation_split, shuffle):
+    """`fit`'s in-memory inputs as `(train, validation_data)` datasets.
 
-    Put it before the keras-hub base class. Datasets pass through unchanged
-    (they shuffle themselves).
+    The training batches are reshuffled every epoch if `shuffle`;
+    `validation_split` takes the last examples, as Keras does, and a
+    `validation_data` dataset is kept as it is.
     """
-
-    def fit(self, x=None, y=None, batch_size=None, sample_weight=None,
-            validation_data=None, validation_split=None, shuffle=True,
-            **kwargs):
-        """As keras-hub's `Task.fit`; in-memory inputs (raw strings, arrays)
-        are reshuffled every epoch unless `shuffle=False`.
-
-        Shuffling follows `keras.utils.set_random_seed`. A `tf.data.Dataset`
-        is used as it is: shuffle it with `.shuffle(buffer_size)`.
-        """
-        if is_dataset(x):
-            return super().fit(
-                x, y, batch_size=batch_size, sample_weight=sample_weight,
-                validation_data=validation_data,
-                validation_split=validation_split, shuffle=False, **kwargs,
-            )
-        if validation_split and validation_data is None:
-            (x, y, sample_weight), validation_data = _train_validation_split(
-                (x, y, sample_weight), validation_split=validation_split
-            )
-        if validation_data is not None and not is_dataset(validation_data):
-            validation_data = in_memory_dataset(
-                *keras.utils.unpack_x_y_sample_weight(validation_data),
-                batch_size=batch_size, shuffle=False,
-            )
-        train = in_memory_dataset(
-            x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle)
+    if validation_split and validation_data is None:
+        (x, y, sample_weight), validation_data = _train_validation_split(
+            (x, y, sample_weight), validation_split=validation_split
         )
-        return super().fit(
-            train, validation_data=validation_data, shuffle=False, **kwargs
+    if validation_data is not None and not is_dataset(validation_data):
+        validation_data = in_memory_dataset(
+            *keras.utils.unpack_x_y_sample_weight(validation_data),
+            batch_size=batch_size, shuffle=False,
         )
+    train = in_memory_dataset(
+        x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle)
+    )
+    return train, validation_data

@@ -1,0 +1,124 @@
+"""The base class of keras_electra's tasks."""
+
+import keras
+from keras.src.models.functional import Functional
+from keras_hub.models import Task
+
+from keras_electra.convert.preset_loading import ElectraPresetMixin
+from keras_electra.models.distributable_batches import distributable
+from keras_electra.models.input_checks import check_sequence_fits
+from keras_electra.models.shuffled_fit import in_memory_datasets
+from keras_electra.models.shuffled_fit import is_dataset
+from keras_electra.models.text_inputs import check_label_count
+from keras_electra.models.text_inputs import check_text_batch
+from keras_electra.models.text_inputs import is_raw_batch
+
+
+class ElectraTask(ElectraPresetMixin, Task, Functional):
+    """Base class of keras_electra's tasks: keras-hub's `Task`, plus
+
+    - `from_preset`, `presets` and atomic `save_to_preset` for every ELECTRA
+      checkpoint format (`ElectraPresetMixin`);
+    - raw-string `x` and `y` checked in Python before `fit`, `evaluate` and
+      `predict` hand them to `tf.data`, where a wrong type only gives a
+      graph-tracing error;
+    - a `fit` that reshuffles in-memory inputs every epoch (keras-hub's
+      turns them into a dataset that Keras does not shuffle);
+    - preprocessed batches that Keras' distribution engines accept;
+    - `.keras` files that reload compiled as saved, through the task's own
+      `compile()`.
+
+    Put it before a specialised keras-hub task:
+    `class ElectraClassifier(ElectraTask, TextClassifier)`. Tasks whose `x`
+    is not a batch of strings (or of `(first, second)` pairs) set
+    `text_pairs = False` to refuse tuples, and may override
+    `_prepared_labels(y, owner)` to check or convert labels and
+    `_check_raw_x(x, owner)` to check other kinds of `x`.
+    """
+
+    # Why `Functional` is a base: the first functional construction of a
+    # `keras.Model` subclass makes Keras rewrite the class hierarchy to put
+    # `Functional` under `Model`, walking every base; a task that reaches
+    # keras-hub's `Task` twice (through this class and through
+    # `TextClassifier`, `MaskedLM` or `CausalLM`) makes that walk fail with
+    # "a __bases__ item causes an inheritance cycle". With `Functional` here
+    # the hierarchy is already what the rewrite would make, and Keras skips it.
+
+    text_pairs = True
+    # Whether `y` is one label per example (not a tuple of label parts).
+    labels_per_example = True
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        task = super().from_preset(preset, load_weights=load_weights, **kwargs)
+        if getattr(task, "backbone", None) is not None:
+            check_sequence_fits(task)
+        return task
+
+    from_preset.__func__.__doc__ = ElectraPresetMixin.from_preset.__doc__
+
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None,
+            validation_data=None, validation_split=None, shuffle=True,
+            **kwargs):
+        """As keras-hub's `Task.fit`; in-memory inputs (raw strings, arrays)
+        are reshuffled every epoch unless `shuffle=False`.
+
+        Shuffling follows `keras.utils.set_random_seed`. A `tf.data.Dataset`
+        is used as it is: shuffle it with `.shuffle(buffer_size)`.
+        """
+        x, y = self._checked_inputs("fit", x, y)
+        if not is_dataset(x):
+            x, validation_data = in_memory_datasets(
+                x, y, sample_weight, batch_size, validation_data,
+                validation_split, shuffle,
+            )
+            y = sample_weight = batch_size = validation_split = None
+        # Datasets shuffle themselves; Keras would only warn about `shuffle`.
+        return super().fit(
+            x, y, batch_size=batch_size, sample_weight=sample_weight,
+            validation_data=validation_data,
+            validation_split=validation_split, shuffle=False, **kwargs,
+        )
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self._checked_inputs("evaluate", x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x, _ = self._checked_inputs("predict", x, None)
+        return super().predict(x, *args, **kwargs)
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        return distributable(
+            super().preprocess_samples(x, y, sample_weight),
+            (x, y, sample_weight),
+        )
+
+    def compile_from_config(self, config):
+        # Keras skips `compile()` on load, with a warning, when a model
+        # overrides it. The tasks' `compile()` only fills in `"auto"`
+        # defaults, so the saved arguments (optimizer with its schedule,
+        # loss, metrics) pass through it as they are; building the optimizer
+        # gives Keras variables to load its saved state into.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _checked_inputs(self, method, x, y):
+        owner = f"{type(self).__name__}.{method}()"
+        if y is not None:
+            y = self._prepared_labels(y, owner)
+        if getattr(self, "preprocessor", None) is None or not is_raw_batch(x):
+            return x, y
+        check_sequence_fits(self)
+        size = self._check_raw_x(x, owner)
+        if y is not None and self.labels_per_example:
+            check_label_count(y, size, owner)
+        return x, y
+
+    def _check_raw_x(self, x, owner):
+        """The batch size of raw `x`, or a clear error."""
+        return check_text_batch(x, owner, pairs=self.text_pairs)
+
+    def _prepared_labels(self, y, owner):
+        return y
