@@ -1,5 +1,6 @@
 """keras-electra: ELECTRA for Keras 3 on TensorFlow, JAX and PyTorch."""
 
+from keras_electra._version import __version__
 from keras_electra import layers
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.convert import export_to_huggingface

@@ -1,7 +1,7 @@
 import keras
 from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone

@@ -2,7 +2,7 @@ import keras
 import tensorflow as tf
 from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-from keras_hub.src.utils.tensor_utils import is_string_dtype
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_compat import is_string_dtype
+from keras_electra._keras_hub_private import preprocessing_function
 from keras_hub.tokenizers import WordPieceTokenizer
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
