@@ -68,3 +68,41 @@ def _private(module, name):
 preprocessing_function = _private(*PRIVATE_NAMES[0][:2])
 get_preset_loader = _private(*PRIVATE_NAMES[1][:2])
 check_file_exists = _private(*PRIVATE_NAMES[2][:2])
+
+# Private hooks of `keras_hub.tokenizers.WordPieceTokenizer` that
+# `ElectraTokenizer` relies on by subclassing (attribute, why).
+WORD_PIECE_HOOKS = (
+    (
+        "_fast_word_piece",
+        # The tf.text `FastWordpieceTokenizer` keras-hub's `tokenize` and
+        # `detokenize` use. ElectraTokenizer builds its own (HF's word-length
+        # limit in characters, not bytes) in its `_set_vocabulary_tf`.
+        "the tf.text WordPiece model that keras-hub tokenizes with",
+    ),
+    (
+        "_maybe_initialized_tf",
+        # keras-hub 0.32 builds `_fast_word_piece` lazily: `set_vocabulary`
+        # clears it, `_maybe_initialized_tf` calls `_set_vocabulary_tf`.
+        # Earlier releases build keras-hub's own in `set_vocabulary`.
+        "keras-hub 0.32's lazy construction of `_fast_word_piece`",
+    ),
+)
+
+
+def ensure_word_piece(tokenizer):
+    """Make `tokenizer._fast_word_piece` the one its `_set_vocabulary_tf`
+    builds, on any keras-hub release (see `WORD_PIECE_HOOKS`)."""
+    if hasattr(type(tokenizer), "_maybe_initialized_tf"):  # keras-hub 0.32
+        tokenizer._maybe_initialized_tf()
+        return
+    # keras-hub <= 0.31 built its own in `set_vocabulary`: replace it once
+    # per vocabulary (not tracked by Keras: set through `__dict__`).
+    key = id(tokenizer.vocabulary)
+    if tokenizer.__dict__.get("_keras_electra_word_piece_of") != key:
+        import tensorflow as tf
+
+        # Built outside any `tf.function` / `tf.data` graph being traced,
+        # as keras-hub's own was.
+        with tf.init_scope():
+            tokenizer._set_vocabulary_tf()
+        tokenizer.__dict__["_keras_electra_word_piece_of"] = key

@@ -147,3 +147,27 @@ def test_keras_hub_src_is_imported_only_through_the_private_module():
     assert offenders == [], (
         "import keras-hub's private names through "
         f"keras_electra/_keras_hub_private.py: {offenders}")
+
+
+@pytest.mark.parametrize("attribute, why", private.WORD_PIECE_HOOKS,
+                         ids=[h[0] for h in private.WORD_PIECE_HOOKS])
+def test_word_piece_hooks_are_what_keras_hub_uses(attribute, why):
+    source = inspect.getsource(keras_hub.tokenizers.WordPieceTokenizer)
+    if attribute == "_maybe_initialized_tf" and attribute not in source:
+        return  # keras-hub <= 0.31: built in `set_vocabulary`, also handled.
+    assert f"self.{attribute}" in source or f"def {attribute}" in source, (
+        f"{HUB}: WordPieceTokenizer no longer uses `{attribute}` ({why}); "
+        "see ensure_word_piece in keras_electra/_keras_hub_private.py")
+
+
+def test_electra_tokenizer_uses_its_own_word_piece():
+    """HF's limit is 100 characters a word, whatever their bytes: a word of
+    60 two-byte characters is one token (keras-hub's default model, 100
+    bytes, would make it [UNK])."""
+    from keras_electra import ElectraTokenizer
+
+    word = "é" * 60
+    tokenizer = ElectraTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", word],
+        lowercase=False, strip_accents=False)
+    assert keras.ops.convert_to_numpy(tokenizer([word])).tolist() == [[5]]
