@@ -1,5 +1,7 @@
 """keras-electra: ELECTRA for Keras 3 on TensorFlow, JAX and PyTorch."""
 
+from keras_electra._version import __version__
+
 # Layers.
 from keras_electra import layers
 
@@ -66,6 +68,7 @@ from keras_electra import optimizers
 from keras_electra.optimizers import LayerwiseDecayAdamW
 
 __all__ = [
+    "__version__",
     # Layers.
     "layers",
     # Tokenizer and preprocessors.

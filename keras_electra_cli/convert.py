@@ -87,8 +87,8 @@ def _load_source(source, args):
 
 
 def _preset_tokenizer(path):
-    from keras_hub.src.utils.preset_utils import check_file_exists
-    from keras_hub.src.utils.preset_utils import get_preset_loader
+    from keras_electra._keras_hub_private import check_file_exists
+    from keras_electra._keras_hub_private import get_preset_loader
 
     from keras_electra.models.electra_tokenizer import ElectraTokenizer
 

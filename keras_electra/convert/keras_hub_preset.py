@@ -112,7 +112,7 @@ def read_keras_hub_preset(preset):
             (downloaded by keras-hub).
     """
     import keras_hub
-    from keras_hub.src.utils.preset_utils import check_file_exists
+    from keras_electra._keras_hub_private import check_file_exists
 
     try:
         backbone = keras_hub.models.ElectraBackbone.from_preset(preset)

@@ -16,16 +16,16 @@ import keras
 from keras_hub.models import Backbone
 from keras_hub.models import Preprocessor
 from keras_hub.models import Task
-from keras_hub.src.utils.preset_utils import PREPROCESSOR_CONFIG_FILE
-from keras_hub.src.utils.preset_utils import METADATA_FILE
-from keras_hub.src.utils.preset_utils import TASK_CONFIG_FILE
-from keras_hub.src.utils.preset_utils import TASK_WEIGHTS_FILE
-from keras_hub.src.utils.preset_utils import TOKENIZER_CONFIG_FILE
-from keras_hub.src.utils.preset_utils import check_config_class
-from keras_hub.src.utils.preset_utils import check_file_exists
-from keras_hub.src.utils.preset_utils import get_preset_loader
-from keras_hub.src.utils.preset_utils import load_json
-from keras_hub.src.utils.python_utils import classproperty
+from keras_electra._keras_hub_compat import PREPROCESSOR_CONFIG_FILE
+from keras_electra._keras_hub_compat import METADATA_FILE
+from keras_electra._keras_hub_compat import TASK_CONFIG_FILE
+from keras_electra._keras_hub_compat import TASK_WEIGHTS_FILE
+from keras_electra._keras_hub_compat import TOKENIZER_CONFIG_FILE
+from keras_electra._keras_hub_compat import check_config_class
+from keras_electra._keras_hub_private import check_file_exists
+from keras_electra._keras_hub_private import get_preset_loader
+from keras_electra._keras_hub_compat import load_json
+from keras_electra._keras_hub_compat import classproperty
 
 from keras_electra.convert.atomic_dir import atomic_dir
 from keras_electra.convert.atomic_dir import in_staging

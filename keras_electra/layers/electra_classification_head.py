@@ -20,7 +20,7 @@ class ElectraClassificationHead(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> ElectraClassificationHead(3, 8)(np.ones((2, 5, 8), "float32")).shape
+    >>> tuple(ElectraClassificationHead(3, 8)(np.ones((2, 5, 8), "float32")).shape)
     (2, 3)
     """
 

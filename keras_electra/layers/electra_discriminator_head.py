@@ -19,7 +19,7 @@ class ElectraDiscriminatorHead(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> ElectraDiscriminatorHead(8)(np.ones((2, 5, 8), "float32")).shape
+    >>> tuple(ElectraDiscriminatorHead(8)(np.ones((2, 5, 8), "float32")).shape)
     (2, 5)
     """
 

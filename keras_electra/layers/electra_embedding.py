@@ -34,7 +34,7 @@ class ElectraEmbedding(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> layer = ElectraEmbedding(100, 16, 32, max_sequence_length=8)
-    >>> layer(np.ones((2, 8), "int32"), np.zeros((2, 8), "int32")).shape
+    >>> tuple(layer(np.ones((2, 8), "int32"), np.zeros((2, 8), "int32")).shape)
     (2, 8, 32)
     """
 

@@ -40,7 +40,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> block = ElectraTransformerBlock(num_heads=2, intermediate_dim=32)
-    >>> block(np.ones((2, 5, 16), "float32")).shape
+    >>> tuple(block(np.ones((2, 5, 16), "float32")).shape)
     (2, 5, 16)
     """
 

@@ -44,7 +44,7 @@ class ElectraBackbone(ElectraPresetMixin, Backbone):
     ...     "segment_ids": np.zeros((1, 5), "int32"),
     ...     "padding_mask": np.array([[1, 1, 1, 1, 0]]),
     ... }
-    >>> backbone(inputs).shape
+    >>> tuple(backbone(inputs).shape)
     (1, 5, 32)
     """
 

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 from keras_hub.models import CausalLM
-from keras_hub.src.utils.tensor_utils import any_equal
+from keras_electra._keras_hub_compat import any_equal
 
 from keras_electra.layers.electra_generator_head import ElectraGeneratorHead
 from keras_electra.models.electra_backbone import ElectraBackbone

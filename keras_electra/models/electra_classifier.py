@@ -71,11 +71,12 @@ class ElectraClassifier(ElectraTask, TextClassifier):
     >>> classifier = ElectraClassifier(
     ...     backbone, num_classes=2, preprocessor=preprocessor,
     ...     label_names=["negative", "positive"])
-    >>> history = classifier.fit(
-    ...     ["Great taste!", "Stale and bland."], np.array([1, 0]),
-    ...     batch_size=2, verbose=0)
-    >>> classifier.predict(["Loved it."], verbose=0).shape
-    (1, 2)
+    >>> x = preprocessor(["Great taste!", "Stale and bland."])
+    >>> tuple(classifier(x).shape)
+    (2, 2)
+
+    `classifier.fit(texts, labels)` and `classifier.predict(texts)` take the
+    raw strings, running the preprocessor in `tf.data`.
     """
 
     backbone_cls = ElectraBackbone

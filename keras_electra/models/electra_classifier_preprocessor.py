@@ -1,6 +1,6 @@
 import keras
 from keras_hub.models import TextClassifierPreprocessor
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
 from keras_electra.models.electra_preprocessor import trim

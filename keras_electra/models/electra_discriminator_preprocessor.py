@@ -2,8 +2,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 from keras_hub.layers import MultiSegmentPacker
-from keras_hub.src.utils.tensor_utils import convert_to_numpy
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_compat import convert_to_numpy
+from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
 from keras_electra.models.electra_preprocessor import trim

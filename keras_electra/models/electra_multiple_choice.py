@@ -60,9 +60,12 @@ class ElectraMultipleChoice(ElectraTask):
     >>> model = ElectraMultipleChoice(backbone, 2, preprocessor=preprocessor)
     >>> prompts = np.array(["The sky is", "Grass is"])
     >>> choices = np.array([["blue.", "green."], ["blue.", "green."]])
-    >>> history = model.fit((prompts, choices), np.array([0, 1]), verbose=0)
-    >>> model.predict((prompts, choices), verbose=0).shape
+    >>> x = preprocessor(x=(prompts, choices))
+    >>> tuple(model(x).shape)
     (2, 2)
+
+    `model.fit((prompts, choices), labels)` and `model.predict((prompts,
+    choices))` take the strings.
     """
 
     backbone_cls = ElectraBackbone

@@ -59,9 +59,13 @@ class ElectraPretrainer(ElectraTask):
     >>> preprocessor = ElectraPretrainerPreprocessor(
     ...     ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
     >>> pretrainer = ElectraPretrainer(backbone(8), backbone(32), preprocessor)
-    >>> history = pretrainer.fit(
-    ...     ["It is a truth universally acknowledged."] * 4, epochs=1,
-    ...     verbose=0)
+    >>> x = preprocessor(["It is a truth universally acknowledged."] * 2)
+    >>> outputs = pretrainer(x)
+    >>> float(outputs["loss"]) > 0  # generator MLM + 50 x discriminator
+    True
+
+    `pretrainer.fit(texts)` pre-trains on raw text (a list of strings or a
+    `tf.data.Dataset` of them).
     """
 
     backbone_cls = ElectraBackbone

@@ -44,12 +44,14 @@ class ElectraQuestionAnswerer(ElectraTask):
     ...     ElectraTokenizer(), sequence_length=32, doc_stride=8)
     >>> qa = ElectraQuestionAnswerer(backbone, preprocessor)
     >>> context = "Marie Curie won the Nobel Prize in 1903 and 1911."
-    >>> history = qa.fit(
-    ...     (["When did Curie first win?"], [context]),
-    ...     {"answer_start": [35], "text": ["1903"]}, verbose=0)
     >>> best = qa.answer(question="When did Curie first win?", context=context)
     >>> sorted(best)
     ['answer', 'end', 'score', 'start']
+    >>> context[best["start"]:best["end"]] == best["answer"]
+    True
+
+    Fine-tune with `qa.fit((questions, contexts), {"answer_start": starts,
+    "text": answers})`.
     """
 
     backbone_cls = ElectraBackbone

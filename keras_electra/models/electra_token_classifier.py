@@ -55,10 +55,11 @@ class ElectraTokenClassifier(ElectraTask):
     ...     ElectraTokenizer(), sequence_length=16)
     >>> tagger = ElectraTokenClassifier(backbone, 3, preprocessor)
     >>> words = [["Ada", "Lovelace", "wrote", "code"], ["It", "ran"]]
-    >>> labels = [[1, 2, 0, 0], [0, 0]]
-    >>> history = tagger.fit(words, labels, epochs=1, verbose=0)
-    >>> tagger.predict_words(words)[1]  # doctest: +SKIP
-    [0, 2]
+    >>> [len(tags) for tags in tagger.predict_words(words)]  # one per word
+    [4, 2]
+
+    Fine-tune with `tagger.fit(words, labels)`, labels one per word (here
+    `[[1, 2, 0, 0], [0, 0]]`).
     """
 
     backbone_cls = ElectraBackbone

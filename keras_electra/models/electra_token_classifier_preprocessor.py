@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 from keras_hub.layers import StartEndPacker
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
 from keras_electra.models.electra_preprocessor import trim

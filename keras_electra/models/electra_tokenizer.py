@@ -7,8 +7,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
-from keras_hub.src.utils.tensor_utils import is_string_dtype
-from keras_hub.src.utils.tensor_utils import preprocessing_function
+from keras_electra._keras_hub_compat import is_string_dtype
+from keras_electra._keras_hub_private import ensure_word_piece
+from keras_electra._keras_hub_private import preprocessing_function
 from keras_hub.tokenizers import WordPieceTokenizer
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
@@ -227,7 +228,7 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
         Returns `(ids, starts, ends)`, `tf.RaggedTensor`s `[batch, (tokens)]`
         with int32 ids and int32 character offsets.
         """
-        self._maybe_initialized_tf()
+        ensure_word_piece(self)
         batch_size = tf.shape(text, out_type=tf.int64)[0]
         special_tokens = (
             self._special_token_strings()

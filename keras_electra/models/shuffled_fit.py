@@ -10,9 +10,9 @@ anew each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
 
 import keras
 import tensorflow as tf
-from keras_hub.src.utils.pipeline_model import _convert_inputs_to_tf_dataset
-from keras_hub.src.utils.pipeline_model import _is_grain_dataset
-from keras_hub.src.utils.pipeline_model import _train_validation_split
+from keras_electra._keras_hub_compat import inputs_to_tf_dataset as _convert_inputs_to_tf_dataset
+from keras_electra._keras_hub_compat import is_grain_dataset as _is_grain_dataset
+from keras_electra._keras_hub_compat import train_validation_split as _train_validation_split
 
 DEFAULT_BATCH_SIZE = 32
 
