@@ -61,7 +61,7 @@ class ElectraPretrainer(ElectraTask):
     >>> pretrainer = ElectraPretrainer(backbone(8), backbone(32), preprocessor)
     >>> x = preprocessor(["It is a truth universally acknowledged."] * 2)
     >>> outputs = pretrainer(x)
-    >>> float(outputs["loss"]) > 0  # generator MLM + 50 x discriminator
+    >>> float(outputs["loss"][0]) > 0  # generator MLM + 50 x discriminator
     True
 
     `pretrainer.fit(texts)` pre-trains on raw text (a list of strings or a
