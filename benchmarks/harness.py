@@ -401,14 +401,15 @@ ELECTRA_SMALL = dict(
 def integer_batch(vocab_size, batch, length, seed=0):
     """`[CLS] a [SEP] b [SEP]`-like rows, padded to several lengths.
 
-    Token ids are random (>= 1000, past the special tokens); lengths run
+    Token ids are random (>= 1000, past the special tokens, or in the
+    upper half of a small vocabulary); lengths run
     from `length` down to `length // 2` over the batch; the second half of
     each row is segment 1.
     """
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    token_ids = rng.integers(1000, vocab_size, size=(batch, length))
+    token_ids = rng.integers(min(1000, vocab_size // 2), vocab_size, size=(batch, length))
     lengths = np.linspace(length, max(4, length // 2), batch).astype(int)
     positions = np.arange(length)[None, :]
     padding_mask = (positions < lengths[:, None]).astype("int32")
