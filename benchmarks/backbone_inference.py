@@ -71,26 +71,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 SMALL = harness.ELECTRA_SMALL
-CONFIGS = {
-    "small": SMALL,
-    "base": dict(
-        SMALL,
-        embedding_size=768,
-        hidden_size=768,
-        num_attention_heads=12,
-        intermediate_size=3072,
-    ),
-    "tiny": dict(
-        vocab_size=1000,
-        embedding_size=16,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        type_vocab_size=2,
-    ),
-}
+CONFIGS = harness.ELECTRA_CONFIGS
 DEFAULT_CASES = "small/1x32,small/8x128,small/32x128,base/8x128"
 DEFAULT_VARIANTS = (
     "hf-torch,keras-tensorflow,keras-jax,keras-torch,keras-hub-tensorflow"

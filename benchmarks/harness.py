@@ -396,6 +396,28 @@ ELECTRA_SMALL = dict(
     max_position_embeddings=512,
     type_vocab_size=2,
 )
+ELECTRA_CONFIGS = {
+    "small": ELECTRA_SMALL,
+    # ELECTRA-Base (google/electra-base-discriminator).
+    "base": dict(
+        ELECTRA_SMALL,
+        embedding_size=768,
+        hidden_size=768,
+        num_attention_heads=12,
+        intermediate_size=3072,
+    ),
+    # For smoke tests of the scripts only.
+    "tiny": dict(
+        vocab_size=1000,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        type_vocab_size=2,
+    ),
+}
 
 
 def integer_batch(vocab_size, batch, length, seed=0):
