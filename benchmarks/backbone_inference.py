@@ -13,6 +13,36 @@ for every variant. Each variant runs in its own process:
   turns XLA off on CPU-only TensorFlow) on tensorflow, a `jax.jit`-compiled
   step on jax and eager PyTorch (no `torch.compile`) on torch.
 
+- `keras-hub-<backend>`: keras-hub's own `keras_hub.models.ElectraBackbone`
+  with the same weights (mapped from the HF tensors; its random pooler is
+  left as it is and not part of the output), `predict_on_batch`, output
+  `sequence_output`. keras-hub uses tanh-approximate GELU, so its outputs
+  differ from HF's by that approximation; to check the weight mapping, each
+  keras-hub child also runs once with exact GELU (column "exact-GELU diff").
+
+Cases (`--cases`): `CONFIG/BATCHxLENGTH` with CONFIG `small` (ELECTRA-Small:
+vocabulary 30522, E=128, H=256, 12 layers, 4 heads, I=1024), `base`
+(ELECTRA-Base: E=H=768, 12 layers, 12 heads, I=3072) or `tiny` (for smoke
+tests); a bare `BATCHxLENGTH` means `small`. `--layers` overrides the depth
+of every config.
+
+Peak and achieved FLOP rates: every child also times a large fp32 matmul
+(`--peak-size`, square) in its own framework (`torch.mm`, `tf.matmul`,
+`jax.numpy.matmul`), one child at a time after the rounds. The forward's
+FLOPs are counted analytically (a multiply-add = 2 FLOPs; all positions,
+padding included, since all are computed; elementwise work such as
+softmax, LayerNorm, GELU and bias adds is left out):
+
+    T = B * L tokens, N layers, E embedding, H hidden, I intermediate
+    FLOPs = 2*T*E*H [only if E != H: embedding projection]
+          + N * (8*T*H^2        Q, K, V and attention-output projections
+                 + 4*T*H*I      feed-forward in and out
+                 + 4*B*L^2*H)   scores Q K^T and weights x V
+
+The tables give GFLOP per CPU-second (FLOPs / CPU time per call; robust to
+load) and per wall-second, and the CPU figure as % of the same child's
+matmul peak (also per CPU-second).
+
 Extra variants for investigation (not in the default list):
 `keras-tensorflow-xla` (`compile(jit_compile=True)`), `keras-torch-compile`
 (`compile(jit_compile=True)`, i.e. `torch.compile`), `keras-<backend>-call`
@@ -26,7 +56,7 @@ calls for at least `--round-seconds` seconds; throughput is sequences per
 second per round (median and spread over `--repeats` rounds), latency is the
 wall time of a single call (median and 90th percentile over all calls).
 
-Run: `python benchmarks/backbone_inference.py [--repeats 5] [--cases 8x128,1x32]`
+Run: `python benchmarks/backbone_inference.py [--repeats 3] [--cases small/8x128,base/8x128]`
 """
 
 import argparse
@@ -41,7 +71,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 SMALL = harness.ELECTRA_SMALL
-DEFAULT_VARIANTS = "hf-torch,keras-tensorflow,keras-jax,keras-torch"
+CONFIGS = harness.ELECTRA_CONFIGS
+DEFAULT_CASES = "small/1x32,small/8x128,small/32x128,base/8x128"
+DEFAULT_VARIANTS = (
+    "hf-torch,keras-tensorflow,keras-jax,keras-torch,keras-hub-tensorflow"
+)
 HOW_CALLED = {
     "hf-torch": "`model(**inputs)`, eval, `torch.no_grad()`",
     "predict": "`predict_on_batch(numpy)`",
@@ -49,6 +83,7 @@ HOW_CALLED = {
     "compile": "`predict_on_batch`, `compile(jit_compile=True)`",
     "call": "`backbone(inputs)` on backend tensors",
     "nochecks": "`predict_on_batch`, input checks disabled",
+    "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
 }
 
 
@@ -56,6 +91,11 @@ def parse_variant(name):
     """`keras-torch-call` -> ("keras", "torch", "call")."""
     if name == "hf-torch":
         return "hf", "torch", "hf-torch"
+    if name.startswith("keras-hub-"):
+        backend = name[len("keras-hub-"):]
+        if backend not in ("tensorflow", "jax", "torch"):
+            raise ValueError(f"unknown backend in variant {name!r}")
+        return "keras", backend, "hub"
     parts = name.split("-")
     if parts[0] != "keras" or len(parts) not in (2, 3):
         raise ValueError(f"unknown variant {name!r}")
@@ -69,20 +109,84 @@ def parse_variant(name):
 
 
 def parse_cases(text):
+    """`"small/8x128,base/8x128"` -> `[("small", 8, 128), ("base", 8, 128)]`."""
     cases = []
     for item in text.split(","):
-        batch, length = item.lower().split("x")
-        cases.append((int(batch), int(length)))
+        item = item.strip().lower()
+        config, _, shape = item.rpartition("/")
+        config = config or "small"
+        if config not in CONFIGS:
+            raise ValueError(f"unknown config {config!r} in case {item!r}")
+        batch, length = shape.split("x")
+        cases.append((config, int(batch), int(length)))
     return cases
 
 
 def case_name(case):
-    return f"{case[0]}x{case[1]}"
+    return f"{case[0]}/{case[1]}x{case[2]}"
+
+
+def forward_flops(config, batch, length):
+    """FLOPs of one forward (see the module docstring for the formula)."""
+    tokens = batch * length
+    e, h = config["embedding_size"], config["hidden_size"]
+    i, n = config["intermediate_size"], config["num_hidden_layers"]
+    flops = 2 * tokens * e * h if e != h else 0
+    per_layer = 8 * tokens * h * h + 4 * tokens * h * i
+    per_layer += 4 * batch * length * length * h
+    return flops + n * per_layer
+
+
+def matmul_peak(size, seconds):
+    """GFLOP/s of a square fp32 matmul in this child's framework."""
+    backend = os.environ.get("KERAS_BACKEND", "torch")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x, y = tf.constant(a), tf.constant(b)
+        fn = tf.function(tf.matmul)
+
+        def call():
+            fn(x, y).numpy()
+
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        x, y = jnp.asarray(a), jnp.asarray(b)
+        fn = jax.jit(jnp.matmul)
+
+        def call():
+            fn(x, y).block_until_ready()
+
+    else:
+        import torch
+
+        x, y = torch.from_numpy(a), torch.from_numpy(b)
+
+        def call():
+            torch.mm(x, y)
+
+    call()
+    result = harness.timed_calls(call, seconds)
+    flops = 2 * size**3 * len(result["times"])
+    return {
+        "size": size,
+        "gflops_wall": flops / sum(result["times"]) / 1e9,
+        "gflops_cpu": flops / result["cpu"] / 1e9 if result["cpu"] else None,
+    }
 
 
 # --------------------------------------------------------------------------
 # Workers.
 # --------------------------------------------------------------------------
+
+
+def file_name(case):
+    return case.replace("/", "-")
 
 
 def load_inputs(spec):
@@ -102,10 +206,16 @@ def setup_hf(spec):
     import transformers
 
     harness.apply_threads(spec["threads"])
-    config = transformers.ElectraConfig(**spec["hf_config"])
-    model = transformers.ElectraModel(config).eval()
-    state = {k: torch.from_numpy(v) for k, v in np.load(spec["weights_path"]).items()}
-    model.load_state_dict(state)
+    models = {}
+    for key, hf_config in spec["hf_configs"].items():
+        config = transformers.ElectraConfig(**hf_config)
+        model = transformers.ElectraModel(config).eval()
+        state = {
+            k: torch.from_numpy(v)
+            for k, v in np.load(spec["weights_paths"][key]).items()
+        }
+        model.load_state_dict(state)
+        models[key] = model
     inputs = {}
     for name, case in load_inputs(spec).items():
         inputs[name] = {
@@ -116,13 +226,77 @@ def setup_hf(spec):
 
     def forward(name):
         with torch.no_grad():
-            return model(**inputs[name]).last_hidden_state
+            return models[name.split("/")[0]](**inputs[name]).last_hidden_state
 
     info = {
         "attn_implementation": getattr(config, "_attn_implementation", None),
         "threads": torch.get_num_threads(),
     }
     return info, forward, lambda out: out.numpy()
+
+
+def load_keras_hub_backbone(hf_config, tensors):
+    """keras-hub's `ElectraBackbone` holding HF `ElectraModel` tensors.
+
+    The inverse of `keras_electra.convert.keras_hub_preset.
+    hf_tensors_of_keras_hub_backbone`: HF `(out, in)` weights are
+    transposed and reshaped into keras-hub's (Einsum)Dense kernels.
+    """
+    import keras_hub
+
+    backbone = keras_hub.models.ElectraBackbone(
+        vocab_size=hf_config["vocab_size"],
+        num_layers=hf_config["num_hidden_layers"],
+        num_heads=hf_config["num_attention_heads"],
+        hidden_dim=hf_config["hidden_size"],
+        embedding_dim=hf_config["embedding_size"],
+        intermediate_dim=hf_config["intermediate_size"],
+        max_sequence_length=hf_config["max_position_embeddings"],
+        num_segments=hf_config["type_vocab_size"],
+    )
+    used = set()
+
+    def take(name):
+        used.add(name)
+        return tensors[name]
+
+    def linear(layer, name):
+        layer.kernel.assign(take(f"{name}.weight").T.reshape(layer.kernel.shape))
+        layer.bias.assign(take(f"{name}.bias").reshape(layer.bias.shape))
+
+    def norm(layer, name):
+        layer.gamma.assign(take(f"{name}.weight"))
+        layer.beta.assign(take(f"{name}.bias"))
+
+    backbone.token_embedding.embeddings.assign(
+        take("embeddings.word_embeddings.weight")
+    )
+    backbone.position_embedding.position_embeddings.assign(
+        take("embeddings.position_embeddings.weight")
+    )
+    backbone.segment_embedding.embeddings.assign(
+        take("embeddings.token_type_embeddings.weight")
+    )
+    norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
+    if backbone.hidden_dim != backbone.embedding_dim:
+        linear(backbone.embeddings_projection, "embeddings_project")
+    for i, layer in enumerate(backbone.transformer_layers):
+        hf = f"encoder.layer.{i}."
+        attention = layer._self_attention_layer
+        linear(attention._query_dense, hf + "attention.self.query")
+        linear(attention._key_dense, hf + "attention.self.key")
+        linear(attention._value_dense, hf + "attention.self.value")
+        linear(attention._output_dense, hf + "attention.output.dense")
+        norm(layer._self_attention_layer_norm, hf + "attention.output.LayerNorm")
+        linear(layer._feedforward_intermediate_dense, hf + "intermediate.dense")
+        linear(layer._feedforward_output_dense, hf + "output.dense")
+        norm(layer._feedforward_layer_norm, hf + "output.LayerNorm")
+    unused = sorted(
+        k for k in tensors if k not in used and not k.endswith("position_ids")
+    )
+    if unused:
+        raise RuntimeError(f"HF tensors not mapped to keras-hub: {unused}")
+    return backbone
 
 
 def setup_keras(spec):
@@ -137,14 +311,36 @@ def setup_keras(spec):
     if mode == "nochecks":
         # Measures what the eager input checks cost.
         electra_backbone.check_backbone_inputs = lambda backbone, inputs: None
-    backbone = electra_backbone.ElectraBackbone(
-        **backbone_kwargs_from_hf_config(spec["hf_config"])
-    )
-    load_hf_tensors(backbone, dict(np.load(spec["weights_path"])))
-    if mode in ("xla", "compile"):
-        backbone.compile(jit_compile=True)
     inputs = load_inputs(spec)
+    backbones = {}
+    exact_gelu_outputs = {}
+    for key, hf_config in spec["hf_configs"].items():
+        tensors = dict(np.load(spec["weights_paths"][key]))
+        if mode == "hub":
+            backbone = load_keras_hub_backbone(hf_config, tensors)
+            exact_gelu_outputs.update(
+                keras_hub_exact_gelu_outputs(backbone, inputs, key)
+            )
+        else:
+            backbone = electra_backbone.ElectraBackbone(
+                **backbone_kwargs_from_hf_config(hf_config)
+            )
+            load_hf_tensors(backbone, tensors)
+        del tensors
+        if mode in ("xla", "compile"):
+            backbone.compile(jit_compile=True)
+        backbones[key] = backbone
+    for name, out in exact_gelu_outputs.items():
+        np.save(
+            os.path.join(
+                spec["out_dir"], f"{spec['name']}-exact_{file_name(name)}.npy"
+            ),
+            out,
+        )
     backend = keras.backend.backend()
+
+    def model(name):
+        return backbones[name.split("/")[0]]
 
     if mode == "call":
         tensors = {
@@ -156,12 +352,12 @@ def setup_keras(spec):
 
             def forward(name):
                 with torch.no_grad():
-                    return backbone(tensors[name], training=False)
+                    return model(name)(tensors[name], training=False)
 
         else:
 
             def forward(name):
-                return backbone(tensors[name], training=False)
+                return model(name)(tensors[name], training=False)
 
         def to_numpy(out):
             return keras.ops.convert_to_numpy(out)
@@ -169,9 +365,11 @@ def setup_keras(spec):
     else:
 
         def forward(name):
-            return backbone.predict_on_batch(inputs[name])
+            return model(name).predict_on_batch(inputs[name])
 
         def to_numpy(out):
+            if isinstance(out, dict):  # keras-hub
+                out = out["sequence_output"]
             return np.asarray(out)
 
     info = {"backend": backend}
@@ -183,9 +381,37 @@ def setup_keras(spec):
         import torch
 
         info["threads"] = torch.get_num_threads()
-    if hasattr(backbone, "jit_compile"):
-        info["jit_compile"] = bool(backbone.jit_compile)
+    info["jit_compile"] = bool(getattr(backbone, "jit_compile", False))
     return info, forward, to_numpy
+
+
+def keras_hub_exact_gelu_outputs(backbone, inputs, key):
+    """Outputs of a keras-hub backbone with exact GELU (checks the mapping).
+
+    Swaps the feed-forward activation for exact GELU, calls the backbone
+    directly on every case of config `key`, and restores keras-hub's
+    tanh approximation before anything is traced for timing.
+    """
+    import keras
+
+    denses = [
+        layer._feedforward_intermediate_dense
+        for layer in backbone.transformer_layers
+    ]
+    saved = [dense.activation for dense in denses]
+    for dense in denses:
+        dense.activation = keras.activations.gelu  # approximate=False
+    try:
+        return {
+            name: keras.ops.convert_to_numpy(
+                backbone(case, training=False)["sequence_output"]
+            )
+            for name, case in inputs.items()
+            if name.split("/")[0] == key
+        }
+    finally:
+        for dense, activation in zip(denses, saved):
+            dense.activation = activation
 
 
 def worker_setup(spec):
@@ -206,7 +432,7 @@ def worker_setup(spec):
             forward(name)
         warmup[name] = first
         np.save(
-            os.path.join(spec["out_dir"], f"{spec['name']}_{name}.npy"),
+            os.path.join(spec["out_dir"], f"{spec['name']}_{file_name(name)}.npy"),
             to_numpy(out),
         )
     info.update(
@@ -214,6 +440,8 @@ def worker_setup(spec):
     )
 
     def handler(command):
+        if command["cmd"] == "peak":
+            return matmul_peak(command["size"], command["seconds"])
         if command["cmd"] != "run":
             return {}
         return harness.timed_calls(
@@ -229,31 +457,40 @@ def worker_setup(spec):
 
 
 def write_fixtures(args, cases, out_dir):
-    """HF config, random HF weights and the inputs, shared by all workers."""
+    """HF configs, random HF weights and the inputs, shared by all workers."""
     import torch
     import transformers
 
-    hf_config = dict(SMALL, num_hidden_layers=args.layers)
-    torch.manual_seed(args.seed)
-    model = transformers.ElectraModel(transformers.ElectraConfig(**hf_config))
-    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    weights_path = os.path.join(out_dir, "weights.npz")
-    np.savez(weights_path, **weights)
+    hf_configs, weights_paths = {}, {}
+    for key in dict.fromkeys(case[0] for case in cases):
+        hf_config = dict(CONFIGS[key])
+        if args.layers:
+            hf_config["num_hidden_layers"] = args.layers
+        torch.manual_seed(args.seed)
+        model = transformers.ElectraModel(transformers.ElectraConfig(**hf_config))
+        weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        weights_paths[key] = os.path.join(out_dir, f"weights_{key}.npz")
+        np.savez(weights_paths[key], **weights)
+        hf_configs[key] = hf_config
+        del model, weights
     arrays = {}
     for case in cases:
         case_inputs = harness.integer_batch(
-            SMALL["vocab_size"], *case, seed=args.seed
+            hf_configs[case[0]]["vocab_size"], *case[1:], seed=args.seed
         )
         for key, value in case_inputs.items():
             arrays[f"{case_name(case)}/{key}"] = value
     inputs_path = os.path.join(out_dir, "inputs.npz")
     np.savez(inputs_path, **arrays)
-    return hf_config, weights_path, inputs_path
+    return hf_configs, weights_paths, inputs_path
 
 
 def max_abs_diff(out_dir, name, reference, case, inputs_path):
-    ours = np.load(os.path.join(out_dir, f"{name}_{case}.npy"))
-    theirs = np.load(os.path.join(out_dir, f"{reference}_{case}.npy"))
+    path = os.path.join(out_dir, f"{name}_{file_name(case)}.npy")
+    if not os.path.exists(path):
+        return None
+    ours = np.load(path)
+    theirs = np.load(os.path.join(out_dir, f"{reference}_{file_name(case)}.npy"))
     mask = np.load(inputs_path)[f"{case}/padding_mask"].astype(bool)
     return float(np.max(np.abs(ours[mask] - theirs[mask])))
 
@@ -262,22 +499,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=(
             "Forward throughput/latency of keras_electra.ElectraBackbone "
-            "(tensorflow, jax, torch backends) vs transformers.ElectraModel."
+            "(tensorflow, jax, torch backends) and keras-hub's ElectraBackbone "
+            "vs transformers.ElectraModel, with FLOP rates against a matmul peak."
         )
     )
-    harness.add_common_arguments(parser, repeats=5)
+    harness.add_common_arguments(parser, repeats=3)
     parser.add_argument(
         "--cases",
-        default="8x128,1x32",
-        help="comma-separated BATCHxLENGTH shapes (default 8x128,1x32)",
+        default=DEFAULT_CASES,
+        help=(
+            "comma-separated CONFIG/BATCHxLENGTH, CONFIG in "
+            f"{sorted(CONFIGS)} (default {DEFAULT_CASES})"
+        ),
     )
     parser.add_argument(
         "--variants",
         default=DEFAULT_VARIANTS,
         help=(
             f"comma-separated (default {DEFAULT_VARIANTS}); extras: "
-            "keras-tensorflow-xla, keras-torch-compile, keras-<backend>-call, "
-            "keras-<backend>-nochecks"
+            "keras-hub-jax, keras-hub-torch, keras-tensorflow-xla, "
+            "keras-torch-compile, keras-<backend>-call, keras-<backend>-nochecks"
         ),
     )
     parser.add_argument(
@@ -292,8 +533,14 @@ def main(argv=None):
     parser.add_argument(
         "--layers",
         type=int,
-        default=12,
-        help="number of transformer layers (default 12, ELECTRA-Small)",
+        default=None,
+        help="override the number of transformer layers of every config",
+    )
+    parser.add_argument(
+        "--peak-size",
+        type=int,
+        default=1024,
+        help="side of the square fp32 matmul timed for the peak (default 1024; 0: skip)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -306,7 +553,7 @@ def main(argv=None):
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_backbone_bench_")
-    hf_config, weights_path, inputs_path = write_fixtures(args, cases, out_dir)
+    hf_configs, weights_paths, inputs_path = write_fixtures(args, cases, out_dir)
     specs = []
     for name in variants:
         framework, backend, mode = parsed[name]
@@ -314,8 +561,8 @@ def main(argv=None):
             name=name,
             framework=framework,
             mode=mode,
-            hf_config=hf_config,
-            weights_path=weights_path,
+            hf_configs=hf_configs,
+            weights_paths=weights_paths,
             inputs_path=inputs_path,
             cases=cases,
             warmup=args.warmup,
@@ -328,6 +575,7 @@ def main(argv=None):
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}
     results = {}
+    peaks = {}
     try:
         for case in cases:
             print(f"case {case_name(case)}", file=sys.stderr)
@@ -336,6 +584,12 @@ def main(argv=None):
                 args.repeats,
                 {"cmd": "run", "case": case_name(case), "seconds": args.round_seconds},
             )
+        if args.peak_size:
+            print("matmul peak", file=sys.stderr)
+            for worker in workers:
+                peaks[worker.name] = worker.request(
+                    cmd="peak", size=args.peak_size, seconds=args.round_seconds
+                )
     finally:
         finals = harness.close_workers(workers)
     load_after = harness.loadavg()
@@ -352,10 +606,18 @@ def main(argv=None):
     )
     threads = args.threads or "framework default"
     print(f"- threads per framework: {threads}")
+    for key, hf_config in hf_configs.items():
+        print(
+            f"- {key}: vocabulary {hf_config['vocab_size']}, "
+            f"E={hf_config['embedding_size']}, H={hf_config['hidden_size']}, "
+            f"{hf_config['num_hidden_layers']} layers, "
+            f"{hf_config['num_attention_heads']} heads, "
+            f"I={hf_config['intermediate_size']}"
+        )
     print(
-        f"- architecture: ELECTRA-Small layout, {args.layers} layers; "
-        f"{args.repeats} rounds of >= {args.round_seconds:g} s per variant "
-        f"and case, {args.warmup} warm-up calls excluded"
+        f"- {args.repeats} rounds of >= {args.round_seconds:g} s per variant "
+        f"and case, {args.warmup} warm-up calls excluded; FLOPs per forward "
+        "counted analytically (see the script's docstring)"
     )
     if reference:
         print(
@@ -363,11 +625,28 @@ def main(argv=None):
             f"{ready[reference].get('attn_implementation')}, torch threads "
             f"{ready[reference].get('threads')}"
         )
-    payload = {"machine": info, "load_before": load_before, "load_after": load_after,
-               "args": vars(args), "ready": ready, "finals": finals, "results": {}}
+    payload = {"script": "backbone_inference", "machine": info,
+               "load_before": load_before, "load_after": load_after,
+               "args": vars(args), "ready": ready, "finals": finals,
+               "peaks": peaks, "results": {}}
+    if peaks:
+        print()
+        print(f"### fp32 matmul peak ({args.peak_size} x {args.peak_size})")
+        print()
+        print(
+            harness.markdown_table(
+                ["variant", "GFLOP / CPU-s", "GFLOP / wall-s"],
+                [
+                    [v, harness.fmt(peaks[v]["gflops_cpu"]),
+                     harness.fmt(peaks[v]["gflops_wall"])]
+                    for v in variants
+                ],
+            )
+        )
     for case in cases:
         name = case_name(case)
-        batch = case[0]
+        batch = case[1]
+        flops = forward_flops(hf_configs[case[0]], case[1], case[2])
         rows = []
         hf_median = None
         stats = {}
@@ -388,15 +667,15 @@ def main(argv=None):
             tput, latencies, cores, cpu_per_call = stats[variant]
             framework, backend, mode = parsed[variant]
             how = HOW_CALLED[mode] if framework == "keras" else HOW_CALLED["hf-torch"]
-            diff = (
-                "reference"
-                if variant == reference
-                else (
-                    f"{max_abs_diff(out_dir, variant, reference, name, inputs_path):.1e}"
-                    if reference
-                    else "n/a"
+            diff = exact = None
+            if reference and variant != reference:
+                diff = max_abs_diff(out_dir, variant, reference, name, inputs_path)
+                exact = max_abs_diff(
+                    out_dir, f"{variant}-exact", reference, name, inputs_path
                 )
-            )
+            gflops_cpu = flops / cpu_per_call / 1e9 if cpu_per_call else None
+            gflops_wall = flops / harness.percentile(latencies, 0.5) / 1e9
+            peak = peaks.get(variant, {}).get("gflops_cpu")
             rows.append(
                 [
                     variant,
@@ -409,7 +688,12 @@ def main(argv=None):
                     f"{tput['median'] / hf_median:.2f}x" if hf_median else "n/a",
                     harness.fmt(1000 * cpu_per_call),
                     f"{cores:.2f}",
-                    diff,
+                    harness.fmt(gflops_cpu),
+                    harness.fmt(gflops_wall),
+                    f"{100 * gflops_cpu / peak:.0f} %" if peak and gflops_cpu else "n/a",
+                    "reference" if variant == reference
+                    else (f"{diff:.1e}" if diff is not None else "n/a"),
+                    f"{exact:.1e}" if exact is not None else "",
                     f"{ready[variant]['first_call_seconds'][name]:.2f}",
                 ]
             )
@@ -418,9 +702,17 @@ def main(argv=None):
                 "latencies": latencies,
                 "cpu_per_wall": cores,
                 "cpu_seconds_per_call": cpu_per_call,
+                "flops_per_call": flops,
+                "gflops_per_cpu_second": gflops_cpu,
+                "gflops_per_wall_second": gflops_wall,
+                "max_abs_diff_vs_hf": diff,
+                "exact_gelu_max_abs_diff_vs_hf": exact,
             }
         print()
-        print(f"### batch {case[0]} x length {case[1]}")
+        print(
+            f"### {case[0]}: batch {case[1]} x length {case[2]} "
+            f"({flops / 1e9:.2f} GFLOP per forward)"
+        )
         print()
         print(
             harness.markdown_table(
@@ -434,7 +726,11 @@ def main(argv=None):
                     "vs HF",
                     "CPU ms / call",
                     "CPU s / wall s",
+                    "GFLOP / CPU-s",
+                    "GFLOP / wall-s (p50)",
+                    "% of peak (CPU)",
                     "max abs diff vs HF",
+                    "exact-GELU diff",
                     "first call s",
                 ],
                 rows,

@@ -21,10 +21,16 @@ Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
 `LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
 
-The default architecture is ELECTRA-Small's widths (vocabulary 30522,
-embedding 128, hidden 256, 4 heads, intermediate 1024) with 4 layers instead
-of 12 and sequences of 64, so that a run fits in about 3 minutes on 2 shared
-cores; `--layers 12 --sequence-length 128` is the full ELECTRA-Small setting.
+Cases (`--case`; `--layers`, `--sequence-length`, `--batch-size` override
+a case's values):
+
+- `small4-8x64` (default): ELECTRA-Small's widths (vocabulary 30522,
+  embedding 128, hidden 256, 4 heads, intermediate 1024) with 4 layers
+  instead of 12, batch 8 x length 64, so that a run fits in about 3 minutes
+  on 2 shared cores;
+- `small12-32x128`: the full 12-layer ELECTRA-Small, batch 32 x length 128
+  (several minutes per round on 2 shared cores);
+- `tiny-2x16`: a 2-layer, 32-wide model, for smoke tests of the script.
 
 Each timed round is one `fit` call (one training loop for HF) of `--steps`
 steps; a callback (or the loop) reads the loss after every step, which
@@ -51,6 +57,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 DEFAULT_VARIANTS = "hf-torch,keras-tensorflow,keras-jax,keras-torch"
+# case -> (config, layers, batch size, sequence length)
+CASES = {
+    "small4-8x64": ("small", 4, 8, 64),
+    "small12-32x128": ("small", 12, 32, 128),
+    "tiny-2x16": ("tiny", 2, 2, 16),
+}
 LEARNING_RATE = 5e-5
 WEIGHT_DECAY = 0.01
 EPSILON = 1e-6
@@ -245,7 +257,10 @@ def write_fixtures(args, out_dir):
     import torch
     import transformers
 
-    hf_config = dict(harness.ELECTRA_SMALL, num_hidden_layers=args.layers)
+    hf_config = dict(
+        harness.ELECTRA_CONFIGS[CASES[args.case][0]],
+        num_hidden_layers=args.layers,
+    )
     torch.manual_seed(args.seed)
     model = transformers.ElectraForSequenceClassification(
         transformers.ElectraConfig(**hf_config, num_labels=NUM_CLASSES)
@@ -287,15 +302,24 @@ def main(argv=None):
         default=2,
         help="untimed steps before the rounds (default 2)",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
-        "--sequence-length", type=int, default=64, help="default 64"
+        "--case",
+        default="small4-8x64",
+        choices=sorted(CASES),
+        help="model and batch (default small4-8x64; small12-32x128 is the "
+        "full ELECTRA-Small)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="default: the case's"
+    )
+    parser.add_argument(
+        "--sequence-length", type=int, default=None, help="default: the case's"
     )
     parser.add_argument(
         "--layers",
         type=int,
-        default=4,
-        help="transformer layers (default 4; ELECTRA-Small has 12)",
+        default=None,
+        help="transformer layers (default: the case's; ELECTRA-Small has 12)",
     )
     parser.add_argument(
         "--variants", default=DEFAULT_VARIANTS, help=f"default {DEFAULT_VARIANTS}"
@@ -306,6 +330,10 @@ def main(argv=None):
         return harness.serve(json.loads(args.worker), worker_setup)
     if args.steps < 2:
         parser.error("--steps must be at least 2")
+    _, layers, batch_size, sequence_length = CASES[args.case]
+    args.layers = args.layers or layers
+    args.batch_size = args.batch_size or batch_size
+    args.sequence_length = args.sequence_length or sequence_length
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     parsed = {v: parse_variant(v) for v in variants}
@@ -351,9 +379,12 @@ def main(argv=None):
         )
     )
     print(f"- threads per framework: {args.threads or 'framework default'}")
+    config = harness.ELECTRA_CONFIGS[CASES[args.case][0]]
     print(
-        f"- architecture: ELECTRA-Small widths (E=128, H=256, heads 4, I=1024, "
-        f"vocab 30522) with {args.layers} layers; batch {args.batch_size} x "
+        f"- case {args.case}: {CASES[args.case][0]} widths "
+        f"(E={config['embedding_size']}, H={config['hidden_size']}, heads "
+        f"{config['num_attention_heads']}, I={config['intermediate_size']}, "
+        f"vocab {config['vocab_size']}) with {args.layers} layers; batch {args.batch_size} x "
         f"length {args.sequence_length}; {args.repeats} rounds of "
         f"{args.steps} steps ({args.steps - 1} timed), {args.warmup} warm-up "
         "steps excluded"
@@ -365,7 +396,8 @@ def main(argv=None):
         )
     print()
     rows = []
-    payload = {"machine": info, "load_before": load_before,
+    payload = {"script": "classifier_training", "machine": info,
+               "load_before": load_before,
                "load_after": load_after, "args": vars(args), "ready": ready,
                "finals": finals, "results": results}
     reference = None

@@ -55,12 +55,12 @@ PARITY_PAIRS = (
 KNOWN = ("The quick brown fox.", [1996, 4248, 2829, 4419, 1012])
 
 
-def load_reviews():
+def load_reviews(limit=None):
     texts = []
     for name in ("train.csv", "test.csv"):
         with open(os.path.join(DATA_DIR, "fine_foods", name), newline="") as f:
             texts.extend(row["review"] for row in csv.DictReader(f))
-    return texts
+    return texts[:limit] if limit else texts
 
 
 def batches(texts, batch_size):
@@ -178,7 +178,7 @@ def setup_keras(spec, texts):
 
 
 def worker_setup(spec):
-    texts = load_reviews()
+    texts = load_reviews(spec.get("limit"))
     start = time.perf_counter()
     if spec["name"].startswith("hf"):
         info, one_pass, to_lists = setup_hf(spec, texts)
@@ -241,6 +241,12 @@ def main(argv=None):
         default=DEFAULT_VARIANTS,
         help=f"comma-separated, from {sorted(VARIANTS)} (default {DEFAULT_VARIANTS})",
     )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N reviews (default: all 5,000)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         return harness.serve(json.loads(args.worker), worker_setup)
@@ -249,7 +255,7 @@ def main(argv=None):
     for v in variants:
         if v not in VARIANTS:
             parser.error(f"unknown variant {v!r}; choose from {sorted(VARIANTS)}")
-    texts = load_reviews()
+    texts = load_reviews(args.limit)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_tokenizer_bench_")
@@ -261,6 +267,7 @@ def main(argv=None):
             sequence_length=args.sequence_length,
             threads=args.threads,
             out_dir=out_dir,
+            limit=args.limit,
         )
         env = {"KERAS_BACKEND": "tensorflow", **harness.thread_env(args.threads)}
         specs.append((name, spec, env))
@@ -275,7 +282,7 @@ def main(argv=None):
 
     print(
         harness.report_header(
-            "Tokenizer throughput: ElectraTokenizer (tf.data) vs "
+            "Tokenizer throughput: ElectraTokenizer vs "
             "transformers.BertTokenizerFast",
             ["benchmarks/tokenizer_throughput.py"] + sys.argv[1:],
             info,
@@ -285,7 +292,7 @@ def main(argv=None):
     )
     print(f"- threads per framework: {args.threads or 'framework default'}")
     print(
-        f"- data: {len(texts)} reviews ({sum(len(t) for t in texts):,} "
+        f"- data: {len(texts):,} reviews ({sum(len(t) for t in texts):,} "
         f"characters), batch {args.batch_size}; {args.repeats} rounds of one "
         "full pass each, one untimed pass first"
     )
@@ -339,8 +346,11 @@ def main(argv=None):
     )
     harness.write_json(
         args.json,
-        {"machine": info, "load_before": load_before, "load_after": load_after,
-         "args": vars(args), "ready": ready, "finals": finals,
+        {"script": "tokenizer_throughput", "machine": info,
+         "load_before": load_before, "load_after": load_after,
+         "cpu_us_per_text": {v: 1e6 * summaries[v][1] / len(texts)
+                             for v in variants},
+         "texts": len(texts), "args": vars(args), "ready": ready, "finals": finals,
          "results": results, "parity": parities},
     )
     harness.cleanup(out_dir)

@@ -321,18 +321,165 @@ def bert_pretokenize(
           input string (after invalid UTF-8 has been replaced);
         - `"rows"`: `[num_words]` int64, the input string of each word;
         - `"special"`: `[num_words]` int32, the index in `special_tokens` of
-          a special-token word, `-1` for an ordinary word.
+          a special-token word, `-1` for an ordinary word;
+        - `"words"`: `[num_words]` `tf.string`, the words in UTF-8 (the
+          code points, encoded).
+
+    Rows that are pure printable ASCII (plus tab, newline, carriage return)
+    take a fast path: for them HF's rules reduce to splitting on whitespace,
+    isolating ASCII punctuation and lowercasing A-Z, which a regex split
+    does per string instead of per code point (see `_ascii_fast_path`).
+    The other rows go through the full Unicode path; the words of both come
+    out in row order, identical to what the Unicode path gives for all.
     """
     if strip_accents is None:
         strip_accents = lowercase
+    text = tf.convert_to_tensor(text)
+    special_tokens = list(special_tokens or [])
+    fast = _ascii_fast_path(
+        bool(lowercase),
+        bool(strip_accents),
+        bool(handle_chinese_chars),
+        tuple(special_tokens),
+    )
+    if fast is None:
+        return _pretokenize_unicode(
+            sanitize_utf8(text), lowercase, strip_accents,
+            handle_chinese_chars, special_tokens,
+        )
+    # ASCII rows are valid UTF-8: only the others need sanitising.
+    is_fast = tf.strings.regex_full_match(text, fast["row_pattern"])
+
+    def all_fast():
+        return _pretokenize_ascii(text, lowercase, fast)
+
+    def mixed():
+        fast_rows = tf.where(is_fast)[:, 0]
+        slow_rows = tf.where(tf.logical_not(is_fast))[:, 0]
+        parts = [
+            _pretokenize_ascii(tf.gather(text, fast_rows), lowercase, fast),
+            _pretokenize_unicode(
+                sanitize_utf8(tf.gather(text, slow_rows)), lowercase,
+                strip_accents, handle_chinese_chars, special_tokens,
+            ),
+        ]
+        rows = tf.concat(
+            [tf.gather(fast_rows, parts[0]["rows"]),
+             tf.gather(slow_rows, parts[1]["rows"])],
+            axis=0,
+        )
+        # Each row's words all come from one part, in order: a stable sort
+        # by row restores the order of the Unicode path.
+        order = tf.argsort(rows, stable=True)
+        out = {"rows": tf.gather(rows, order)}
+        for key in ("codepoints", "sources", "special", "words"):
+            out[key] = tf.gather(
+                tf.concat([parts[0][key], parts[1][key]], axis=0), order
+            )
+        return out
+
+    # Most batches of real text are all ASCII: skip the Unicode path's ops
+    # (and the merge) for them.
+    return tf.cond(tf.reduce_all(is_fast), all_fast, mixed)
+
+
+@functools.lru_cache(maxsize=None)
+def _ascii_fast_path(lowercase, strip_accents, handle_chinese_chars,
+                     special_tokens):
+    """Regexes of the ASCII fast path, or `None` where it does not apply.
+
+    Derived from the same tables as the Unicode path, and only used if, on
+    ASCII, those tables reduce to a regex split: no ASCII character is
+    CJK, decomposes, is a mark or lowercases to anything but its ASCII
+    lowercase letter. A row qualifies if all its characters are ASCII and
+    none is dropped by clean_text (so every output character is its input
+    character, at the same index). Special tokens must be made of such
+    characters, contain no whitespace, and each contain a punctuation
+    character (so no ordinary word can equal one).
+    """
+    tables = _unpacked_tables()
+    if any(cp < 0x80 for cp in tables["nfd"]):
+        return None
+    if strip_accents and any(
+        cp < 0x80 for cp in _expand_ranges(tables["marks"])
+    ):
+        return None
+    ascii_lower = {k: v for k, v in tables["lower"].items() if k < 0x80}
+    if lowercase and ascii_lower != {
+        cp: (cp + 0x20,) for cp in range(0x41, 0x5B)
+    }:
+        return None
+    starts, values = flag_table(handle_chinese_chars)
+    index = np.searchsorted(starts, np.arange(0x80), side="right") - 1
+    flags = values[index]
+    if np.any(flags & CJK):
+        return None
+    kept = [cp for cp in range(0x80) if not flags[cp] & REMOVED]
+    space = [cp for cp in kept if flags[cp] & WHITESPACE]
+    punctuation = [
+        cp for cp in kept if flags[cp] & PUNCTUATION and cp not in space
+    ]
+    for token in special_tokens:
+        codes = [ord(c) for c in token]
+        if not codes or any(c not in kept or c in space for c in codes):
+            return None
+        if not any(c in punctuation for c in codes):
+            return None
+    specials = "|".join(
+        _re2_escape(t) for t in sorted(special_tokens, key=len, reverse=True)
+    )
+
+    def char_class(cps):
+        return "[" + "".join(f"\\x{cp:02x}" for cp in cps) + "]"
+
+    keep = char_class(punctuation)
+    if specials:
+        # Leftmost-first alternation: special tokens win over punctuation.
+        keep = specials + "|" + keep
+    return {
+        "row_pattern": char_class(kept) + "*",
+        "split_pattern": keep + "|" + char_class(space) + "+",
+        "keep_pattern": keep,
+        "special_tokens": special_tokens,
+    }
+
+
+def _pretokenize_ascii(text, lowercase, fast):
+    """`bert_pretokenize` of rows that qualify for `_ascii_fast_path`."""
+    words, begin, _ = tf_text.regex_split_with_offsets(
+        text, fast["split_pattern"], fast["keep_pattern"]
+    )
+    rows = words.value_rowids()
+    words = words.flat_values
+    special = tf.fill(tf.shape(words), -1)
+    for i, token in enumerate(fast["special_tokens"]):
+        special = tf.where(tf.equal(words, token), i, special)
+    if lowercase:
+        words = tf.where(special >= 0, words, tf.strings.lower(words))
+    codepoints = tf.strings.unicode_decode(words, "UTF-8")
+    word = codepoints.value_rowids()
+    position = tf.range(
+        tf.shape(codepoints.flat_values, out_type=tf.int64)[0]
+    ) - tf.gather(codepoints.row_starts(), word)
+    sources = tf.gather(begin.flat_values, word) + position
+    return {
+        "codepoints": codepoints,
+        "sources": codepoints.with_flat_values(tf.cast(sources, tf.int32)),
+        "rows": rows,
+        "special": special,
+        "words": words,
+    }
+
+
+def _pretokenize_unicode(
+    text, lowercase, strip_accents, handle_chinese_chars, special_tokens
+):
+    """`bert_pretokenize` on code points: any text."""
     lowercase = bool(lowercase)
     strip_accents = bool(strip_accents)
-    text = tf.convert_to_tensor(text)
-    text = sanitize_utf8(text)
     batch_size = tf.shape(text, out_type=tf.int64)[0]
 
     # 1. Split off special tokens, matched in the raw text.
-    special_tokens = list(special_tokens or [])
     if special_tokens:
         # Longest first: RE2 alternation is leftmost-first, HF's matcher is
         # leftmost-longest.
@@ -461,6 +608,7 @@ def bert_pretokenize(
         "sources": sources,
         "rows": tf.gather(piece_row, first_piece),
         "special": tf.gather(piece_special, first_piece),
+        "words": tf.strings.unicode_encode(codepoints, "UTF-8"),
     }
 
 
