@@ -30,7 +30,7 @@ order alternating. A round is `predict(texts, batch_size=B)` on the first
 `--texts` reviews and one `fit(texts, labels, batch_size=B, epochs=1,
 shuffle=False)` epoch on the first `--fit-texts`; wall and CPU time of each.
 
-    python benchmarks/raw_text.py [--texts 1000] [--layers 2] [--backends tensorflow]
+    python benchmarks/raw_text.py [--texts 500] [--layers 2] [--backends tensorflow]
 """
 
 import argparse
@@ -180,10 +180,10 @@ def main(argv=None):
                         help="comma-separated Keras backends (default tensorflow)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated from {list(VARIANTS)}")
-    parser.add_argument("--texts", type=int, default=1000,
-                        help="reviews to predict per round (default 1000; 5000: all)")
-    parser.add_argument("--fit-texts", type=int, default=128,
-                        help="reviews of the fit epoch per round (default 128; 0: no fit)")
+    parser.add_argument("--texts", type=int, default=500,
+                        help="reviews to predict per round (default 500; 5000: all)")
+    parser.add_argument("--fit-texts", type=int, default=64,
+                        help="reviews of the fit epoch per round (default 64; 0: no fit)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--layers", type=int, default=2,
                         help="transformer layers (default 2; ELECTRA-Small has 12)")
