@@ -130,3 +130,16 @@ def test_raw_text(tmp_path):
         assert all(n % 64 == 0 and 0 < n < 512 for n in lengths), lengths
     else:
         assert "not available" in rows["tensorflow-longest64"][0][2]
+
+
+def test_predict_memory_runs():
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "predict_memory.py"),
+         "--counts", "40", "--batch-size", "16", "--sequence-length", "16"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| strings | RSS before MB | max during MB | growth MB |" in (
+        result.stdout)
+    assert "| 40 |" in result.stdout
