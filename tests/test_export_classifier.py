@@ -172,3 +172,25 @@ def test_export_rejects_what_it_cannot_serve(tmp_path):
     with pytest.raises(ValueError, match="is a file"):
         keras_electra.export_for_serving(tiny_task("classifier"), tmp_path / "file")
     assert not os.path.exists(tmp_path / "a")
+
+
+def test_dynamic_padding_preprocessor_serves_fixed_rows():
+    """A task fine-tuned with `padding="longest"` exports with full-length
+    rows (the SavedModel's core has a fixed sequence axis); the task's own
+    preprocessor is left as it was."""
+    task = tiny_task("classifier")
+    config = task.preprocessor.get_config()
+    config.update(padding="longest", pad_to_multiple_of=4)
+    task.preprocessor = type(task.preprocessor).from_config(config)
+    served = serving_for(task).preprocessor
+    assert served.padding == "max_length"
+    assert task.preprocessor.padding == "longest"
+    texts = tf.constant(["good", "not bad at all"])
+    short = task.preprocessor(texts)
+    full = served(texts)
+    length = short["token_ids"].shape[1]
+    assert length < full["token_ids"].shape[1] == served.sequence_length
+    for key in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(
+            np.asarray(full[key])[:, :length], np.asarray(short[key]))
+        assert not np.asarray(full[key])[:, length:].any()

@@ -22,6 +22,21 @@ def string_spec(name, shape=(None,)):
     return tf.TensorSpec(shape, tf.string, name=name)
 
 
+def fixed_length(preprocessor):
+    """`preprocessor`, or a copy that pads every row to `sequence_length`.
+
+    The SavedModel's integer core has a fixed sequence axis, and requests
+    are single texts as often as batches, so a preprocessor trained with
+    `padding="longest"` serves with HF's `"max_length"`: the same outputs,
+    since padding positions are masked out.
+    """
+    if getattr(preprocessor, "padding", "max_length") == "max_length":
+        return preprocessor
+    config = preprocessor.get_config()
+    config.update(padding="max_length", pad_to_multiple_of=None)
+    return type(preprocessor).from_config(config)
+
+
 class TaskServing:
     """How one task becomes a SavedModel that takes raw strings.
 
@@ -41,7 +56,7 @@ class TaskServing:
 
     def __init__(self, task, label_names=None):
         self.task = task
-        self.preprocessor = task.preprocessor
+        self.preprocessor = fixed_length(task.preprocessor)
         self.tokenizer = self.preprocessor.tokenizer
         self.sequence_length = int(self.preprocessor.sequence_length)
         self.vocabulary = list(self.tokenizer.get_vocabulary())
