@@ -89,6 +89,19 @@ WORD_PIECE_HOOKS = (
 )
 
 
+# `keras_hub.layers.PreprocessingLayer._use_tf_workflow` (keras-hub 0.32):
+# whether a preprocessing layer runs its TensorFlow path or, new in 0.32,
+# its pure-Python one. A preprocessor with both paths asks it; earlier
+# releases have only the TensorFlow path.
+USE_TF_WORKFLOW = "_use_tf_workflow"
+
+
+def use_tf_workflow(layer):
+    """Whether keras-hub runs `layer`'s TensorFlow path (always before 0.32)."""
+    method = getattr(layer, USE_TF_WORKFLOW, None)
+    return True if method is None else method()
+
+
 def ensure_word_piece(tokenizer):
     """Make `tokenizer._fast_word_piece` the one its `_set_vocabulary_tf`
     builds, on any keras-hub release (see `WORD_PIECE_HOOKS`)."""

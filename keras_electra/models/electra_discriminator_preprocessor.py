@@ -5,6 +5,7 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import Preprocessor
 from keras_electra._keras_hub_compat import convert_to_numpy
 from keras_electra._keras_hub_private import preprocessing_function
+from keras_electra._keras_hub_private import use_tf_workflow
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
@@ -78,7 +79,7 @@ class ElectraDiscriminatorPreprocessor(ElectraPresetMixin, Preprocessor):
                 "ElectraDiscriminatorPreprocessor weights every token by the "
                 "padding mask; do not pass `sample_weight`."
             )
-        if self._use_tf_workflow():
+        if use_tf_workflow(self):
             return self._call_tf(x, y, sample_weight)
         return self._call_python(x, y, sample_weight)
 
