@@ -19,7 +19,7 @@ import importlib
 import keras_hub
 
 # The keras-hub releases the names below were checked with (docs/versions.md).
-TESTED_KERAS_HUB = "0.26 to 0.32"
+TESTED_KERAS_HUB = "0.29 to 0.32"
 
 # (module, name, why there is no public way).
 PRIVATE_NAMES = (
@@ -87,6 +87,19 @@ WORD_PIECE_HOOKS = (
         "keras-hub 0.32's lazy construction of `_fast_word_piece`",
     ),
 )
+
+
+# `keras_hub.layers.PreprocessingLayer._use_tf_workflow` (keras-hub 0.32):
+# whether a preprocessing layer runs its TensorFlow path or, new in 0.32,
+# its pure-Python one. A preprocessor with both paths asks it; earlier
+# releases have only the TensorFlow path.
+USE_TF_WORKFLOW = "_use_tf_workflow"
+
+
+def use_tf_workflow(layer):
+    """Whether keras-hub runs `layer`'s TensorFlow path (always before 0.32)."""
+    method = getattr(layer, USE_TF_WORKFLOW, None)
+    return True if method is None else method()
 
 
 def ensure_word_piece(tokenizer):

@@ -171,3 +171,22 @@ def test_electra_tokenizer_uses_its_own_word_piece():
         vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", word],
         lowercase=False, strip_accents=False)
     assert keras.ops.convert_to_numpy(tokenizer([word])).tolist() == [[5]]
+
+
+def test_use_tf_workflow_hook():
+    """keras-hub 0.32 preprocessing layers choose between a TensorFlow and
+    a Python path with `_use_tf_workflow` (TensorFlow inside `tf.function`
+    and `tf.data`); earlier ones always run TensorFlow."""
+    import tensorflow as tf
+    from packaging.version import Version
+
+    packer = keras_hub.layers.StartEndPacker(sequence_length=4)
+    in_graph = tf.function(
+        lambda: tf.constant(private.use_tf_workflow(packer)))
+    assert bool(in_graph())
+    if Version(keras_hub.__version__) >= Version("0.32"):
+        assert hasattr(packer, private.USE_TF_WORKFLOW), (
+            f"{HUB} has no PreprocessingLayer.{private.USE_TF_WORKFLOW}")
+        assert private.use_tf_workflow(packer) is False  # eager: Python
+    else:
+        assert private.use_tf_workflow(packer) is True

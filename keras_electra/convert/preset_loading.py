@@ -243,10 +243,12 @@ def from_preset(preset, load_weights=True, **kwargs):
     `checkpoint_part="generator"`, an `ElectraMaskedLM`).
 
     Example:
-    ```python
-    model = keras_electra.from_preset("hf://google/electra-small-discriminator")
-    type(model).__name__  # "ElectraDiscriminator"
-    ```
+    >>> model = keras_electra.from_preset("electra_tiny_uncased_en")
+    >>> type(model).__name__
+    'ElectraDiscriminator'
+
+    `keras_electra.from_preset("hf://google/electra-small-discriminator")`
+    downloads and converts Google's checkpoint the same way.
     """
     options = _conversion_options(None, preset, kwargs)
     with resolved_preset(preset, load_weights=load_weights, **options) as path:
@@ -324,12 +326,12 @@ class ElectraPresetMixin:
                 (`max_shard_size` for models).
 
         Example:
-        ```python
-        tokenizer = keras_electra.ElectraTokenizer(
-            vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
-        tokenizer.save_to_preset("my_preset")
-        tokenizer.save_to_preset("my_preset", overwrite=True)
-        ```
+        >>> tokenizer = keras_electra.ElectraTokenizer(
+        ...     vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"])
+        >>> tokenizer.save_to_preset("my_preset")
+        >>> tokenizer.save_to_preset("my_preset", overwrite=True)
+        >>> os.path.isfile(os.path.join("my_preset", "tokenizer.json"))
+        True
         """
         if in_staging(preset_dir):
             # Part of an enclosing save (a task's backbone): that save

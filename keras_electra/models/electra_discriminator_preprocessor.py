@@ -4,6 +4,7 @@ from keras import ops
 from keras_hub.layers import MultiSegmentPacker
 from keras_electra._keras_hub_compat import convert_to_numpy
 from keras_electra._keras_hub_private import preprocessing_function
+from keras_electra._keras_hub_private import use_tf_workflow
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
 from keras_electra.models.electra_preprocessor import trim
@@ -64,7 +65,7 @@ class ElectraDiscriminatorPreprocessor(ElectraPreprocessor):
                 "ElectraDiscriminatorPreprocessor weights every token by the "
                 "padding mask; do not pass `sample_weight`."
             )
-        if self._use_tf_workflow():
+        if use_tf_workflow(self):
             return self._call_tf(x, y, sample_weight)
         return self._call_python(x, y, sample_weight)
 

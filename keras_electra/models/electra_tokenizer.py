@@ -108,19 +108,19 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
             `"string"` for token strings.
 
     Examples:
-    ```python
-    tokenizer = keras_electra.ElectraTokenizer()
-    tokenizer("The quick brown fox.")
-    # [1996, 4248, 2829, 4419, 1012]
-    tokenizer(["Café au lait", "[MASK] is here"])
-    # [[7668, 8740, 21110, 2102], [103, 2003, 2182]]
-    ids, starts, ends = tokenizer.tokenize_with_offsets("Café au lait")
-    # cafe au lai ##t: starts [0, 5, 8, 11], ends [4, 7, 11, 12]
-    tokenizer.detokenize([1996, 4248, 2829, 4419, 1012])
-    # "the quick brown fox ."
+    >>> tokenizer = keras_electra.ElectraTokenizer()
+    >>> [int(i) for i in tokenizer("The quick brown fox.")]
+    [1996, 4248, 2829, 4419, 1012]
+    >>> tokenizer(["Café au lait", "[MASK] is here"])
+    [[7668, 8740, 21110, 2102], [103, 2003, 2182]]
+    >>> ids, starts, ends = tokenizer.tokenize_with_offsets("Café au lait")
+    >>> [int(i) for i in starts], [int(i) for i in ends]  # cafe au lai ##t
+    ([0, 5, 8, 11], [4, 7, 11, 12])
+    >>> tokenizer.detokenize([1996, 4248, 2829, 4419, 1012])
+    'the quick brown fox .'
 
-    ds = tf.data.Dataset.from_tensor_slices(["a b", "c"]).map(tokenizer)
-    ```
+    It runs inside `tf.data` too:
+    `tf.data.Dataset.from_tensor_slices(["a b", "c"]).map(tokenizer)`.
     """
 
     backbone_cls = ElectraBackbone
