@@ -171,3 +171,29 @@ def test_task_from_preset_passes_the_padding_on():
         ElectraClassifier.from_preset(
             "electra_tiny_uncased_en", num_classes=2, padding="longest",
             preprocessor=preprocessor)
+
+
+def test_predict_sorts_texts_by_length_and_returns_them_in_order(
+        tokenizer):
+    classifier = tiny_classifier(tokenizer)
+    texts = ["the " * 30, "a b", "the " * 9, "Hello, world!", "the",
+             "the " * 18]
+    expected = classifier.predict(texts, batch_size=2, verbose=0)
+    pairs = (texts, texts[::-1])
+    expected_pairs = classifier.predict(pairs, batch_size=2, verbose=0)
+    assert classifier._length_order(texts) is None  # "max_length"
+    classifier.preprocessor = longest(ElectraClassifierPreprocessor,
+                                      tokenizer)
+    # Batches of 2 hold texts of similar length: (a b, the), (Hello, the x 9),
+    # (the x 18, the x 30); the outputs come back in the given order.
+    assert list(classifier._length_order(texts)) == [1, 4, 3, 2, 5, 0]
+    found = classifier.predict(texts, batch_size=2, verbose=0)
+    found_pairs = classifier.predict(pairs, batch_size=2, verbose=0)
+    # The tiny model's logits are ~1e-4 and differ between texts by ~1e-6:
+    # compare relative to size, tightly enough that rows in the sorted order
+    # (not given back in order) would not pass.
+    close = dict(rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(found, expected, **close)
+    np.testing.assert_allclose(found_pairs, expected_pairs, **close)
+    order = classifier._length_order(texts)
+    assert not np.allclose(found[order], expected, **close)

@@ -79,6 +79,8 @@ class ElectraClassifier(ElectraTask, TextClassifier):
     raw strings, running the preprocessor in `tf.data`.
     """
 
+    predicts_per_example = True
+
     backbone_cls = ElectraBackbone
     preprocessor_cls = ElectraClassifierPreprocessor
 

@@ -1,6 +1,7 @@
 """The base class of keras_electra's tasks."""
 
 import keras
+import numpy as np
 from keras.src.models.functional import Functional
 from keras_hub.models import Task
 
@@ -85,8 +86,31 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        """As keras-hub's `Task.predict`. With a `padding="longest"`
+        preprocessor, in-memory raw texts are predicted in order of length
+        (so that each batch holds texts of similar length and is padded
+        little) and the outputs are returned in the order given."""
         x, _ = self._checked_inputs("predict", x, None)
-        return super().predict(x, *args, **kwargs)
+        order = self._length_order(x)
+        if order is None:
+            return super().predict(x, *args, **kwargs)
+        outputs = super().predict(_take(x, order), *args, **kwargs)
+        inverse = np.argsort(order)
+        return keras.tree.map_structure(lambda a: a[inverse], outputs)
+
+    def _length_order(self, x):
+        """Indices that sort raw `x` by length, or None to keep it."""
+        preprocessor = getattr(self, "preprocessor", None)
+        if (
+            not self.predicts_per_example
+            or getattr(preprocessor, "padding", None) != "longest"
+        ):
+            return None
+        parts = x if isinstance(x, tuple) else (x,)
+        if not all(isinstance(part, (list, np.ndarray)) for part in parts):
+            return None
+        lengths = sum(np.array([len(t) for t in part]) for part in parts)
+        return np.argsort(lengths, kind="stable")
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         return distributable(
@@ -122,3 +146,10 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
 
     def _prepared_labels(self, y, owner):
         return y
+
+
+def _take(x, order):
+    """Raw texts `x` (a batch, or a tuple of two for pairs) in `order`."""
+    if isinstance(x, tuple):
+        return tuple(_take(part, order) for part in x)
+    return [x[i] for i in order]
