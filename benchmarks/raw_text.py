@@ -115,9 +115,17 @@ def worker_setup(spec):
     if spec["fit_texts"]:
         fit()
     first_fit = time.perf_counter() - t0
+    # The batches `predict` makes: sorted by length under padding="longest".
+    order = getattr(classifier, "_length_order", lambda x: None)(
+        list(predict_texts))
+    if order is not None:
+        predict_texts_in_batches = [predict_texts[i] for i in order]
+    else:
+        predict_texts_in_batches = predict_texts
     lengths = [
         int(np.asarray(batch["token_ids"]).shape[1])
-        for batch in _padded_batches(preprocessor, predict_texts, batch_size)
+        for batch in _padded_batches(
+            preprocessor, predict_texts_in_batches, batch_size)
     ]
     info = {
         "available": True,
