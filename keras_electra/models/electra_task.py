@@ -48,6 +48,9 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
     text_pairs = True
     # Whether `y` is one label per example (not a tuple of label parts).
     labels_per_example = True
+    # Whether `predict` may sort raw texts by length: its outputs have one
+    # row per example and no sequence axis.
+    predicts_per_example = False
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
