@@ -60,6 +60,18 @@ def one_step_deltas(optimizer, variables, gradients):
     return deltas
 
 
+def three_steps(optimizer, variables, start, seeds=(0, 1, 2)):
+    """Weights after `optimizer` applies three random gradients from `start`."""
+    for variable, value in zip(variables, start):
+        variable.assign(value)
+    for seed in seeds:
+        gradients = random_gradients(variables, seed=seed)
+        optimizer.apply(
+            [keras.ops.convert_to_tensor(g) for g in gradients], variables
+        )
+    return [to_numpy(v) for v in variables]
+
+
 def assert_scaled(deltas, bases, multipliers, starts):
     """`deltas == multipliers * bases`, up to float32 rounding of weights."""
     for delta, base, multiplier, start in zip(
@@ -215,14 +227,7 @@ def test_no_decay_is_keras_adamw():
             exclude_from_weight_decay_patterns=(),
         ),
     ):
-        for variable, value in zip(variables, start):
-            variable.assign(value)
-        for step in range(3):
-            gradients = random_gradients(variables, seed=step)
-            optimizer.apply(
-                [keras.ops.convert_to_tensor(g) for g in gradients], variables
-            )
-        results.append([to_numpy(v) for v in variables])
+        results.append(three_steps(optimizer, variables, start))
     for ours, reference in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-8)
 
@@ -248,14 +253,7 @@ def test_grouped_torch_step_is_the_per_variable_step(amsgrad):
             optimizer._backend_update_step = functools.partial(
                 keras.optimizers.Optimizer._backend_update_step, optimizer
             )
-        for variable, value in zip(variables, start):
-            variable.assign(value)
-        for step in range(3):
-            gradients = random_gradients(variables, seed=step)
-            optimizer.apply(
-                [keras.ops.convert_to_tensor(g) for g in gradients], variables
-            )
-        results.append([to_numpy(v) for v in variables])
+        results.append(three_steps(optimizer, variables, start))
     moved = max(np.abs(r - s).max() for r, s in zip(results[1], start))
     assert moved > 1e-3
     for ours, loop in zip(results[0], results[1]):
