@@ -12,7 +12,9 @@ packing, padding in tf.data), as a user calls it:
   (each batch padded to its longest row, rounded up to a multiple of 64,
   at most 512). The variant passes these two arguments to the
   preprocessor as keyword arguments; where this checkout's preprocessor
-  does not accept them, it reports "not available".
+  does not accept them, it reports "not available";
+- `grouped64`: `longest64`, with `fit(..., group_by_length=True)`: each run
+  of 50 batches of the epoch sorted longest first (HF's `group_by_length`).
 
 Model: ELECTRA-Small widths (vocabulary 30522, E=128, H=256, 4 heads,
 I=1024, 512 positions) with `--layers` layers (default 2; 12 is the full
@@ -50,7 +52,19 @@ DATA_DIR = os.path.join(harness.REPO_ROOT, "keras_electra", "data", "fine_foods"
 VARIANTS = {
     "fixed512": {},
     "longest64": {"padding": "longest", "pad_to_multiple_of": 64},
+    "grouped64": {"padding": "longest", "pad_to_multiple_of": 64},
 }
+# What a variant passes to `fit` besides the texts, labels and batch size.
+FIT_KWARGS = {"grouped64": {"group_by_length": True}}
+
+
+def describe(variant):
+    """The table's "preprocessor" cell of `variant`."""
+    text = json.dumps(VARIANTS[variant]) if VARIANTS[variant] else (
+        "sequence_length=512")
+    for key, value in FIT_KWARGS.get(variant, {}).items():
+        text += f"; fit({key}={value})"
+    return text
 SEQUENCE_LENGTH = 512
 
 
@@ -105,7 +119,7 @@ def worker_setup(spec):
 
     def fit():
         classifier.fit(fit_texts, fit_labels, batch_size=batch_size, epochs=1,
-                       shuffle=False, verbose=0)
+                       shuffle=False, verbose=0, **spec["fit_kwargs"])
 
     t0 = time.perf_counter()
     logits = np.asarray(predict())
@@ -217,7 +231,8 @@ def main(argv=None):
                         weights_path=weights_path, out_dir=out_dir,
                         threads=args.threads, texts=args.texts,
                         fit_texts=args.fit_texts, batch_size=args.batch_size,
-                        preprocessor_kwargs=VARIANTS[variant])
+                        preprocessor_kwargs=VARIANTS[variant],
+                        fit_kwargs=FIT_KWARGS.get(variant, {}))
             env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
             specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
@@ -246,7 +261,7 @@ def main(argv=None):
         name = worker.name
         backend, variant = name.rsplit("-", 1)
         if not ready[name]["available"]:
-            rows.append([name, json.dumps(VARIANTS[variant]),
+            rows.append([name, describe(variant),
                          "not available: " + ready[name]["reason"][:120]]
                         + [""] * 7)
             continue
@@ -277,7 +292,7 @@ def main(argv=None):
                          "mean_padded_length": ready[name]["mean_padded_length"]}
         rows.append([
             name,
-            json.dumps(VARIANTS[variant]) if VARIANTS[variant] else "sequence_length=512",
+            describe(variant),
             f"{harness.fmt(ready[name]['mean_padded_length'], 0)}",
             f"{harness.fmt(predict['median'])} ({harness.fmt(predict['min'])}"
             f"-{harness.fmt(predict['max'])})",

@@ -116,19 +116,18 @@ def test_raw_text(tmp_path):
     stdout, payload = run_script("raw_text", [
         "--backends", "tensorflow", "--texts", "8", "--fit-texts", "4",
         "--batch-size", "4", "--layers", "1",
+        "--variants", "fixed512,grouped64",
     ], tmp_path)
     rows = table_rows(stdout)
-    assert list(rows) == ["tensorflow-fixed512", "tensorflow-longest64"]
+    assert list(rows) == ["tensorflow-fixed512", "tensorflow-grouped64"]
+    assert "fit(group_by_length=True)" in rows["tensorflow-grouped64"][0][1]
     summary = payload["summary"]
     assert summary["tensorflow-fixed512"]["mean_padded_length"] == 512
-    if payload["ready"]["tensorflow-longest64"]["available"]:
-        dynamic = summary["tensorflow-longest64"]
-        assert dynamic["argmax_equal"] == 8
-        assert dynamic["max_abs_diff"] < 1e-4
-        lengths = payload["ready"]["tensorflow-longest64"]["padded_lengths"]
-        assert all(n % 64 == 0 and 0 < n < 512 for n in lengths), lengths
-    else:
-        assert "not available" in rows["tensorflow-longest64"][0][2]
+    dynamic = summary["tensorflow-grouped64"]
+    assert dynamic["argmax_equal"] == 8
+    assert dynamic["max_abs_diff"] < 1e-4
+    lengths = payload["ready"]["tensorflow-grouped64"]["padded_lengths"]
+    assert all(n % 64 == 0 and 0 < n < 512 for n in lengths), lengths
 
 
 def test_predict_memory_runs():

@@ -14,6 +14,7 @@ from keras_electra import ElectraMultipleChoicePreprocessor
 from keras_electra import ElectraQuestionAnswererPreprocessor
 from keras_electra import ElectraTokenClassifierPreprocessor
 from keras_electra import ElectraTokenizer
+from keras_electra.models.shuffled_fit import in_memory_dataset
 
 SEQUENCE_LENGTH = 20
 # "the" is one word piece, so n of them pack to n + 2 tokens: 3, 11 and 32,
@@ -197,3 +198,44 @@ def test_predict_sorts_texts_by_length_and_returns_them_in_order(
     np.testing.assert_allclose(found_pairs, expected_pairs, **close)
     order = classifier._length_order(texts)
     assert not np.allclose(found[order], expected, **close)
+
+
+def test_group_by_length_sorts_each_run_of_50_batches_longest_first():
+    # 60 texts of distinct lengths, batches of 1: a run of 50, then 10.
+    texts = ["x" * n for n in range(1, 61)]
+    labels = [n % 3 for n in range(1, 61)]
+    dataset = in_memory_dataset(texts, labels, batch_size=1, shuffle=True,
+                                lengths=[len(t) for t in texts])
+    assert int(dataset.cardinality()) == 60
+    epochs = []
+    for _ in range(2):
+        seen = [(x.numpy()[0].decode(), int(y.numpy()[0]))
+                for x, y in dataset]
+        assert all(label == len(text) % 3 for text, label in seen)
+        assert sorted(text for text, _ in seen) == sorted(texts)
+        lengths = [len(text) for text, _ in seen]
+        assert lengths[:50] == sorted(lengths[:50], reverse=True)
+        assert lengths[50:] == sorted(lengths[50:], reverse=True)
+        epochs.append(set(lengths[:50]))
+    # Shuffled anew each epoch: the same 50 of 60 twice has odds 1/C(60, 10).
+    assert epochs[0] != epochs[1]
+
+
+def test_fit_group_by_length_trains_and_refuses_what_it_cannot_group(
+        tokenizer):
+    classifier = tiny_classifier(tokenizer)
+    texts = ["the " * n for n in (30, 1, 9, 2, 18, 3)]
+    labels = [0, 1, 2, 0, 1, 2]
+    with pytest.raises(ValueError, match="padding='max_length'"):
+        classifier.fit(texts, labels, group_by_length=True)
+    classifier.preprocessor = longest(ElectraClassifierPreprocessor,
+                                      tokenizer)
+    history = classifier.fit(texts, labels, batch_size=2, epochs=1,
+                             group_by_length=True, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    dataset = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(2)
+    with pytest.raises(ValueError, match="bucket_by_sequence_length"):
+        classifier.fit(dataset, group_by_length=True)
+    with pytest.raises(ValueError, match="needs raw texts"):
+        classifier.fit({"token_ids": np.ones((2, 4), "int32")}, [0, 1],
+                       group_by_length=True)

@@ -15,6 +15,7 @@ from keras_electra.models.longest_first import truncate_longest_first
 from keras_electra.models.padding import PAD_SENTINEL
 from keras_electra.models.padding import unpad
 from keras_electra.models.preprocessing_checks import check_sequence_length
+from keras_electra.models.traced_once import traced_once
 
 
 # HF's `padding`: every row to `sequence_length`, or each batch to its
@@ -149,7 +150,17 @@ class ElectraPreprocessor(ElectraPresetMixin, Preprocessor):
 
     def pack_segments(self, segments):
         """The integer inputs of `segments` (a batch of token ids, or a tuple
-        of one or two), cut as `truncate` says."""
+        of one or two), cut as `truncate` says; traced once per
+        preprocessor and packing (`traced_once`) when they are tensors."""
+        parts = segments if isinstance(segments, tuple) else (segments,)
+        if not all(tf.is_tensor(part) for part in parts):
+            return self._pack_segments(segments)
+        key = (id(self.packer), self.truncate, self.sequence_length,
+               self.tokenizer.pad_token_id)
+        pack = traced_once(self, "_pack_segments", key, reduce_retracing=True)
+        return pack(segments)
+
+    def _pack_segments(self, segments):
         if self.truncate == TRUNCATIONS[0]:
             segments = truncate_longest_first(segments, self.sequence_length)
         return pack_text(self.packer, segments, self.tokenizer.pad_token_id)

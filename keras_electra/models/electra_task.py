@@ -63,18 +63,26 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
 
     def fit(self, x=None, y=None, batch_size=None, sample_weight=None,
             validation_data=None, validation_split=None, shuffle=True,
-            **kwargs):
+            group_by_length=False, **kwargs):
         """As keras-hub's `Task.fit`; in-memory inputs (raw strings, arrays)
         are reshuffled every epoch unless `shuffle=False`.
 
         Shuffling follows `keras.utils.set_random_seed`. A `tf.data.Dataset`
         is used as it is: shuffle it with `.shuffle(buffer_size)`.
+
+        `group_by_length=True` (HF's `TrainingArguments.group_by_length`)
+        puts raw texts of similar length (in characters) in the same
+        batches, so that a `padding="longest"` preprocessor pads them
+        little: each epoch's shuffled texts are taken 50 batches at a time
+        and each run is sorted longest first. Batches are then less random
+        than a uniform shuffle; HF leaves it off by default, so do we.
         """
         x, y = self._checked_inputs("fit", x, y)
+        lengths_of = self._lengths_to_group_by(x) if group_by_length else None
         if not is_dataset(x):
             x, validation_data = in_memory_datasets(
                 x, y, sample_weight, batch_size, validation_data,
-                validation_split, shuffle,
+                validation_split, shuffle, lengths_of,
             )
             y = sample_weight = batch_size = validation_split = None
         # Datasets shuffle themselves; Keras would only warn about `shuffle`.
@@ -109,11 +117,34 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
             or getattr(preprocessor, "padding", None) != "longest"
         ):
             return None
-        parts = x if isinstance(x, tuple) else (x,)
-        if not all(isinstance(part, (list, np.ndarray)) for part in parts):
-            return None
-        lengths = sum(np.array([len(t) for t in part]) for part in parts)
-        return np.argsort(lengths, kind="stable")
+        lengths = _text_lengths(x)
+        return None if lengths is None else np.argsort(lengths, kind="stable")
+
+    def _lengths_to_group_by(self, x):
+        """`fit(group_by_length=True)`'s function from `x` to its lengths,
+        or a clear error where grouping cannot help."""
+        owner = f"{type(self).__name__}.fit(group_by_length=True)"
+        if is_dataset(x):
+            raise ValueError(
+                f"{owner} groups in-memory raw texts; a dataset is used as "
+                "it is. Group its examples yourself, e.g. with "
+                "`dataset.bucket_by_sequence_length(...)`."
+            )
+        if _text_lengths(x) is None:
+            raise ValueError(
+                f"{owner} needs raw texts (a list or array of strings, or a "
+                f"tuple of two for pairs); received {type(x).__name__}."
+            )
+        padding = getattr(getattr(self, "preprocessor", None), "padding", None)
+        if padding != "longest":
+            raise ValueError(
+                f"{owner} only saves work when each batch is padded to its "
+                f"longest row; this preprocessor pads with padding="
+                f"{padding!r}. Set `task.preprocessor.padding = 'longest'` "
+                "(or pass `padding='longest'` to `from_preset`), or leave "
+                "`group_by_length` off."
+            )
+        return _text_lengths
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         return distributable(
@@ -149,6 +180,15 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
 
     def _prepared_labels(self, y, owner):
         return y
+
+
+def _text_lengths(x):
+    """Characters per example of raw texts `x` (both parts of a pair), or
+    None if `x` is not an in-memory batch of texts."""
+    parts = x if isinstance(x, tuple) else (x,)
+    if not all(isinstance(part, (list, np.ndarray)) for part in parts):
+        return None
+    return sum(np.array([len(t) for t in part]) for part in parts)
 
 
 def _take(x, order):
