@@ -10,6 +10,7 @@ from keras_electra import ElectraBackbone
 from keras_electra import ElectraClassifier
 from keras_electra import ElectraClassifierPreprocessor
 from keras_electra import ElectraDiscriminatorPreprocessor
+from keras_electra import ElectraMaskedLMPreprocessor
 from keras_electra import ElectraMultipleChoicePreprocessor
 from keras_electra import ElectraQuestionAnswererPreprocessor
 from keras_electra import ElectraTokenClassifierPreprocessor
@@ -239,3 +240,8 @@ def test_fit_group_by_length_trains_and_refuses_what_it_cannot_group(
     with pytest.raises(ValueError, match="needs raw texts"):
         classifier.fit({"token_ids": np.ones((2, 4), "int32")}, [0, 1],
                        group_by_length=True)
+    # A preprocessor without the option (the masked LM's) says so.
+    classifier.preprocessor = ElectraMaskedLMPreprocessor(
+        tokenizer, sequence_length=SEQUENCE_LENGTH)
+    with pytest.raises(ValueError, match="has no `padding='longest'`"):
+        classifier.fit(texts, labels, group_by_length=True)

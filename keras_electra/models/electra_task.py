@@ -135,7 +135,15 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
                 f"{owner} needs raw texts (a list or array of strings, or a "
                 f"tuple of two for pairs); received {type(x).__name__}."
             )
-        padding = getattr(getattr(self, "preprocessor", None), "padding", None)
+        preprocessor = getattr(self, "preprocessor", None)
+        if not hasattr(preprocessor, "padding"):
+            raise ValueError(
+                f"{owner}: {type(preprocessor).__name__} pads every row to "
+                "`sequence_length` (it has no `padding='longest'`), so "
+                "grouping by length would save nothing; leave "
+                "`group_by_length` off."
+            )
+        padding = preprocessor.padding
         if padding != "longest":
             raise ValueError(
                 f"{owner} only saves work when each batch is padded to its "

@@ -53,8 +53,6 @@ def _bytes_per_char(codepoints):
     )
 
 
-
-
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
     """ELECTRA's (= BERT's) WordPiece tokenizer, identical to Hugging Face's.

@@ -6,6 +6,7 @@ user's `shuffle=True` (the default), which Keras ignores for datasets, with a
 warning the user did not cause; the examples are then seen in the same order
 every epoch. `ElectraTask.fit` builds that dataset itself (here), shuffled
 anew each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
+It also groups texts by length for `fit(group_by_length=True)`.
 """
 
 import keras
