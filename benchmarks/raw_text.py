@@ -65,6 +65,8 @@ def describe(variant):
     for key, value in FIT_KWARGS.get(variant, {}).items():
         text += f"; fit({key}={value})"
     return text
+
+
 SEQUENCE_LENGTH = 512
 
 
