@@ -78,11 +78,13 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
         than a uniform shuffle; HF leaves it off by default, so do we.
         """
         x, y = self._checked_inputs("fit", x, y)
-        lengths_of = self._lengths_to_group_by(x) if group_by_length else None
+        if group_by_length:
+            self._check_groupable(x)
         if not is_dataset(x):
             x, validation_data = in_memory_datasets(
                 x, y, sample_weight, batch_size, validation_data,
-                validation_split, shuffle, lengths_of,
+                validation_split, shuffle,
+                _text_lengths if group_by_length else None,
             )
             y = sample_weight = batch_size = validation_split = None
         # Datasets shuffle themselves; Keras would only warn about `shuffle`.
@@ -120,9 +122,8 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
         lengths = _text_lengths(x)
         return None if lengths is None else np.argsort(lengths, kind="stable")
 
-    def _lengths_to_group_by(self, x):
-        """`fit(group_by_length=True)`'s function from `x` to its lengths,
-        or a clear error where grouping cannot help."""
+    def _check_groupable(self, x):
+        """A clear error where `fit(group_by_length=True)` cannot help."""
         owner = f"{type(self).__name__}.fit(group_by_length=True)"
         if is_dataset(x):
             raise ValueError(
@@ -130,7 +131,7 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
                 "it is. Group its examples yourself, e.g. with "
                 "`dataset.bucket_by_sequence_length(...)`."
             )
-        if _text_lengths(x) is None:
+        if _text_parts(x) is None:
             raise ValueError(
                 f"{owner} needs raw texts (a list or array of strings, or a "
                 f"tuple of two for pairs); received {type(x).__name__}."
@@ -152,7 +153,6 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
                 "(or pass `padding='longest'` to `from_preset`), or leave "
                 "`group_by_length` off."
             )
-        return _text_lengths
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         return distributable(
@@ -190,11 +190,20 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
         return y
 
 
+def _text_parts(x):
+    """In-memory raw texts `x` as a tuple of one or two parts (pairs), or
+    None if `x` is not such a batch."""
+    parts = x if isinstance(x, tuple) else (x,)
+    if not all(isinstance(part, (list, np.ndarray)) for part in parts):
+        return None
+    return parts
+
+
 def _text_lengths(x):
     """Characters per example of raw texts `x` (both parts of a pair), or
     None if `x` is not an in-memory batch of texts."""
-    parts = x if isinstance(x, tuple) else (x,)
-    if not all(isinstance(part, (list, np.ndarray)) for part in parts):
+    parts = _text_parts(x)
+    if parts is None:
         return None
     return sum(np.array([len(t) for t in part]) for part in parts)
 
