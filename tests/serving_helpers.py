@@ -7,6 +7,7 @@ import sys
 
 import keras
 import numpy as np
+from quick_compile import QUICK_JIT
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serving_client.py")
 SEQUENCE_LENGTH = 16
@@ -108,13 +109,14 @@ def tiny_task(kind, seed=0):
         task = clm.ElectraCausalLM(
             backbone, clp.ElectraCausalLMPreprocessor(tokenizer, length)
         )
-        task.compile(sampler="greedy")
     elif kind == "discriminator":
         task = disc.ElectraDiscriminator(
             backbone, dp.ElectraDiscriminatorPreprocessor(tokenizer, length)
         )
     else:
         raise ValueError(kind)
+    sampler = {"sampler": "greedy"} if kind == "causal_lm" else {}
+    task.compile(jit_compile=QUICK_JIT, **sampler)
     return randomize(task, seed)
 
 

@@ -14,6 +14,7 @@ from hf_reference import keras_backbone_from_hf
 from hf_reference import padded_batch
 from hf_reference import random_hf_model
 from hf_reference import state_dict_numpy
+from quick_compile import QUICK_JIT
 
 import keras_electra
 from keras_electra.convert.hf_heads import load_hf_tensors
@@ -222,7 +223,7 @@ def test_fit_on_raw_reviews_lowers_loss():
     classifier.compile(
         optimizer=LayerwiseDecayAdamW(1e-3, layer_decay=0.8),
         metrics=["sparse_categorical_accuracy"],
-        jit_compile=False,
+        jit_compile=QUICK_JIT,
     )
     before = classifier.evaluate(texts, labels, batch_size=64, verbose=0)[0]
     classifier.fit(texts, labels, batch_size=32, epochs=2, verbose=0)
@@ -250,7 +251,9 @@ def test_regression_trains():
         words, num_classes=1, problem_type="regression"
     )
     x = integer_inputs(classifier, texts)
-    classifier.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(3e-3), jit_compile=QUICK_JIT
+    )
     before = classifier.evaluate(x, targets, verbose=0)[0]
     classifier.fit(x, targets, batch_size=8, epochs=3, verbose=0)
     after = classifier.evaluate(x, targets, verbose=0)[0]
@@ -278,7 +281,9 @@ def test_multi_label_trains_on_multi_hot_labels():
         problem_type="multi_label_classification",
     )
     x = integer_inputs(classifier, texts)
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-2), jit_compile=QUICK_JIT
+    )
     before = classifier.evaluate(x, labels, verbose=0)
     classifier.fit(x, labels, batch_size=8, epochs=3, verbose=0)
     after = classifier.evaluate(x, labels, verbose=0)
@@ -339,7 +344,8 @@ def assert_same_outputs(model, restored, texts):
 def test_keras_file_round_trip_with_optimizer(tmp_path):
     classifier = tiny_classifier(num_classes=3, label_names=["a", "b", "c"])
     classifier.compile(
-        optimizer=LayerwiseDecayAdamW(1e-3, layer_decay=0.8), jit_compile=False
+        optimizer=LayerwiseDecayAdamW(1e-3, layer_decay=0.8),
+        jit_compile=QUICK_JIT,
     )
     texts = np.array(["Great taste!", "Stale and bland.", "It is fine."])
     classifier.fit(texts, np.array([0, 1, 2]), batch_size=3, verbose=0)
@@ -429,7 +435,7 @@ def test_out_of_range_labels_raise_clear_error():
 def test_out_of_range_labels_in_a_dataset_raise_clear_error():
     # Labels in a dataset are checked inside tf.data, at iteration.
     classifier = ElectraClassifier(tiny_backbone(), num_classes=3)
-    classifier.compile(jit_compile=False)
+    classifier.compile(jit_compile=QUICK_JIT)
     x = {
         "token_ids": np.array([[101, 7592, 102], [101, 2088, 102]], "int32"),
         "segment_ids": np.zeros((2, 3), "int32"),

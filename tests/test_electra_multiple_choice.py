@@ -11,6 +11,7 @@ from hf_reference import keras_backbone_from_hf
 from hf_reference import padded_batch
 from hf_reference import random_hf_model
 from hf_reference import state_dict_numpy
+from quick_compile import QUICK_JIT
 
 from keras_electra.convert.hf_heads import load_hf_tensors
 from keras_electra.models.electra_backbone import ElectraBackbone
@@ -168,7 +169,8 @@ def test_fit_on_raw_strings_lowers_loss():
     prompts, choices, labels = choice_data()
     model = small_model(dropout=0.0)
     model.compile(
-        optimizer=LayerwiseDecayAdamW(1e-2, layer_decay=0.8), jit_compile=False
+        optimizer=LayerwiseDecayAdamW(1e-2, layer_decay=0.8),
+        jit_compile=QUICK_JIT,
     )
     ds = tf.data.Dataset.from_tensor_slices(((prompts, choices), labels))
     ds = ds.batch(8)
@@ -183,7 +185,7 @@ def test_fit_on_raw_strings_lowers_loss():
 def test_keras_file_round_trip(tmp_path):
     prompts, choices, labels = choice_data(count=4)
     model = small_model()
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=QUICK_JIT)
     model.fit((prompts, choices), labels, batch_size=4, verbose=0)
     path = str(tmp_path / "multiple_choice.keras")
     model.save(path)

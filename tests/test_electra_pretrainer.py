@@ -14,7 +14,6 @@ from keras_electra.models.electra_pretrainer_preprocessor import (
 )
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 
-pytestmark = pytest.mark.backend_sensitive
 DATA = os.path.join(os.path.dirname(__file__), "..", "keras_electra", "data")
 
 
@@ -52,6 +51,7 @@ def always_sample_seven(pretrainer):
     }
 
 
+@pytest.mark.backend_sensitive
 def test_sampler_writes_samples_at_masked_positions_only():
     sampler = ReplacedTokenSampler(seed=0)
     vocabulary = 7
@@ -78,6 +78,7 @@ def test_sampler_writes_samples_at_masked_positions_only():
     np.testing.assert_array_equal(labels[1], [0, 1, 1, 0, 1])
 
 
+@pytest.mark.backend_sensitive
 def test_losses_follow_googles_definitions():
     generator, discriminator = backbone(8, 40), backbone(16, 40)
     pretrainer = ElectraPretrainer(generator, discriminator, seed=3)
@@ -116,6 +117,7 @@ def test_losses_follow_googles_definitions():
     )
 
 
+@pytest.mark.backend_sensitive
 def test_fit_on_raw_text_lowers_the_loss_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     preprocessor = ElectraPretrainerPreprocessor(
@@ -180,6 +182,7 @@ def test_mismatched_embedding_widths_are_refused():
         ElectraPretrainer(backbone(8, 100), wide)
 
 
+@pytest.mark.backend_sensitive
 def test_generator_and_discriminator_share_one_set_of_embeddings():
     discriminator = backbone(32, 50)
     generator = ElectraPretrainer.generator_backbone_for(discriminator)
@@ -234,6 +237,7 @@ def test_generator_is_a_quarter_of_the_discriminator():
         ElectraPretrainer.generator_backbone_for(discriminator, 0)
 
 
+@pytest.mark.backend_sensitive
 def test_pretraining_metrics_match_a_numpy_count():
     pretrainer = ElectraPretrainer(backbone(8, 40), backbone(16, 40), seed=3)
     x = always_sample_seven(pretrainer)
@@ -249,6 +253,7 @@ def test_pretraining_metrics_match_a_numpy_count():
     np.testing.assert_allclose(out["generator_accuracy"], 1 / 3, rtol=1e-5)
 
 
+@pytest.mark.backend_sensitive
 def test_interrupted_fit_resumes_from_its_backup(tmp_path):
     preprocessor = ElectraPretrainerPreprocessor(
         ElectraTokenizer(), sequence_length=32, mask_selection_length=5)
@@ -306,6 +311,7 @@ def test_interrupted_fit_resumes_from_its_backup(tmp_path):
     assert moved < 1e-2
 
 
+@pytest.mark.backend_sensitive
 def test_a_saved_pair_loads_as_each_task_and_as_a_pretrainer(tmp_path):
     from keras_electra import ElectraDiscriminator
     from keras_electra import ElectraMaskedLM

@@ -1,6 +1,9 @@
 """`export_for_serving` of the question answerer, multiple choice and the
 causal LM. Served in a fresh TensorFlow-only process and compared with the
-tasks' own `answer`, `predict` and `generate`."""
+tasks' own `answer`, `predict` and `generate`.
+
+CI runs the causal LM's export (a cached decoding step) on JAX and PyTorch
+too; the others on TensorFlow only, as tests/test_export_token_tasks.py."""
 
 import numpy as np
 import pytest
@@ -32,7 +35,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.mark.backend_sensitive
 def test_question_answerer_serves_answers_like_answer(tmp_path):
     task = tiny_task("question_answerer")
     expected = task.answer(QUESTIONS, CONTEXTS, top_k=1, max_answer_length=5)
@@ -73,7 +75,6 @@ def test_question_answerer_serves_answers_like_answer(tmp_path):
     assert unanswerable["answer"][4].decode() == repaired[start:end] != ""
 
 
-@pytest.mark.backend_sensitive
 def test_multiple_choice_serves_choices_like_predict(tmp_path):
     task = tiny_task("multiple_choice")
     prompts = ["The sky is", "", LONG_TEXT]

@@ -1,7 +1,11 @@
 """`export_for_serving` of the per-token tasks: token classifier,
 discriminator, masked LM. Served in a fresh TensorFlow-only process and
 compared with the tasks' own `predict`, `replaced_token_probabilities` and
-`fill_mask`."""
+`fill_mask`.
+
+CI runs these on TensorFlow only: what differs per backend is the export of
+the task's integer core, which tests/test_export_classifier.py and the
+causal LM's export test cover on JAX and PyTorch too."""
 
 import numpy as np
 import pytest
@@ -49,7 +53,6 @@ def check_token_slots(task, texts, response):
                 assert text[start:end].lower() == token.removeprefix("##")
 
 
-@pytest.mark.backend_sensitive
 def test_token_classifier_tags_raw_text_like_predict(tmp_path):
     task = tiny_task("token_classifier")
     texts = ORDINARY_TEXTS + [LONG_TEXT, MULTI_SCRIPT_TEXT]
@@ -95,7 +98,6 @@ def test_token_classifier_tags_raw_text_like_predict(tmp_path):
         assert (tagged["logits"][row, n:] == 0).all()
 
 
-@pytest.mark.backend_sensitive
 def test_discriminator_serves_replaced_token_probabilities(tmp_path):
     task = tiny_task("discriminator")
     texts = ORDINARY_TEXTS + EDGE_TEXTS
@@ -132,7 +134,6 @@ def test_discriminator_serves_replaced_token_probabilities(tmp_path):
         )
 
 
-@pytest.mark.backend_sensitive
 def test_masked_lm_serves_fill_mask(tmp_path):
     task = tiny_task("masked_lm")
     one_mask = "Paris is the [MASK] of France."

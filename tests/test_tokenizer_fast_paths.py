@@ -8,7 +8,8 @@ transformers 5's name for the old Python `BertTokenizer` with its
 `BasicTokenizer`) and the Rust one (`BertTokenizerFast`, ids and offsets),
 both built on the bundled vocabulary; never from our own output.
 
-Eager calls go through one cached `tf.function` per tokenizer.
+Eager calls go through one cached `tf.function` per vocabulary and options,
+shared by the tokenizers that have them.
 """
 
 import random
@@ -20,7 +21,7 @@ from test_electra_tokenizer import our_encode
 from test_electra_tokenizer import to_list
 
 from keras_electra.text import bert_text_normalizer
-from keras_electra.models import traced_once
+from keras_electra.models.electra_tokenizer import _traced_tokenize_flat
 from keras_electra.models.electra_tokenizer import DEFAULT_VOCABULARY_PATH
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
 
@@ -139,7 +140,9 @@ def test_eager_and_tf_data_calls_trace_once_and_agree():
     assert to_list(tokenizer(texts[5])) == hf_ids[5]
     nested = to_list(tokenizer([texts[:2], texts[2:4]]))
     assert nested == [hf_ids[:2], hf_ids[2:4]]
-    function = traced_once._FUNCTIONS[tokenizer]["_tokenize_flat"][1]
+    function = _traced_tokenize_flat(
+        tokenizer._word_piece_key, tokenizer._tokenize_options()
+    )
     # Several batch sizes and ranks, one trace.
     assert function.experimental_get_tracing_count() == 1
     dataset = tf.data.Dataset.from_tensor_slices(texts).batch(7)
@@ -148,6 +151,11 @@ def test_eager_and_tf_data_calls_trace_once_and_agree():
     assert in_graph == hf_ids
     # tf.data's trace calls the same function rather than tracing it again.
     assert function.experimental_get_tracing_count() == 1
+    # So does another tokenizer with the same vocabulary and options.
+    other = ElectraTokenizer()
+    assert to_list(other(texts)) == hf_ids
+    assert function.experimental_get_tracing_count() == 1
+    assert other._fast_word_piece is tokenizer._fast_word_piece
 
 
 def test_eager_function_follows_a_new_vocabulary():

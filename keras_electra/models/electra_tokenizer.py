@@ -2,6 +2,7 @@
 
 import functools
 import os
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -15,7 +16,6 @@ from keras_hub.tokenizers import WordPieceTokenizer
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.text.bert_text_normalizer import bert_pretokenize
 from keras_electra.models.electra_backbone import ElectraBackbone
-from keras_electra.models.traced_once import traced_once
 
 DEFAULT_VOCABULARY_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -51,6 +51,139 @@ def _bytes_per_char(codepoints):
         + tf.cast(codepoints >= 0x800, tf.int64)
         + tf.cast(codepoints >= 0x10000, tf.int64)
     )
+
+
+class _TokenizeOptions(NamedTuple):
+    """What tokenization depends on besides the WordPiece model."""
+
+    lowercase: bool
+    strip_accents: bool
+    split_on_cjk: bool
+    special_tokens: tuple
+    max_input_chars_per_word: int
+    oov_token: str
+
+
+@functools.lru_cache(maxsize=8)
+def _word_piece_model(vocabulary, suffix_indicator, oov_token, max_chars):
+    """One tf.text WordPiece model per vocabulary and options, shared by
+    every tokenizer that has them."""
+    # tf.text limits words in bytes; HF in characters. Allow the longest
+    # word HF accepts (4 bytes per character) and apply HF's character
+    # limit ourselves.
+    with tf.init_scope():  # An eager model, even if first asked in a graph.
+        return tf_text.FastWordpieceTokenizer(
+            vocab=list(vocabulary),
+            token_out_type=tf.int32,
+            suffix_indicator=suffix_indicator,
+            unknown_token=oov_token,
+            max_bytes_per_word=4 * max_chars + 4,
+            no_pretokenization=True,
+            support_detokenization=True,
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _traced_tokenize_flat(word_piece_key, options):
+    """`_tokenize_flat` as one `tf.function` per vocabulary and options,
+    shared by every tokenizer that has them, and called by tf.data's and
+    serving's traces rather than traced again. Tracing the normaliser takes
+    about 4 s: once per process, not once per tokenizer or dataset. Eager
+    calls of the ops one by one took about 11 times the CPU of the graph."""
+    word_piece = _word_piece_model(*word_piece_key)
+
+    @tf.function(
+        autograph=False, input_signature=[tf.TensorSpec([None], tf.string)]
+    )
+    def tokenize_flat(text):
+        return _tokenize_flat(text, word_piece, options)
+
+    return tokenize_flat
+
+
+def _tokenize_flat(text, word_piece, options):
+    """Tokenize a 1-D string tensor with a tf.text WordPiece model and
+    `_TokenizeOptions`.
+
+    Returns `(ids, starts, ends)`, `tf.RaggedTensor`s `[batch, (tokens)]`
+    with int32 ids and int32 character offsets.
+    """
+    batch_size = tf.shape(text, out_type=tf.int64)[0]
+    words = bert_pretokenize(
+        text,
+        lowercase=options.lowercase,
+        strip_accents=options.strip_accents,
+        handle_chinese_chars=options.split_on_cjk,
+        special_tokens=list(options.special_tokens),
+    )
+    codepoints = words["codepoints"]
+    sources = words["sources"].flat_values
+    word_rows = words["rows"]
+
+    # Words that become one token: special tokens (whole entries of the
+    # vocabulary, so WordPiece keeps them whole) and words longer than
+    # `max_input_chars_per_word` characters (-> [UNK], given to WordPiece
+    # as the string "[UNK]").
+    word_length = codepoints.row_lengths()
+    too_long = word_length > options.max_input_chars_per_word
+    replaced = tf.logical_or(words["special"] >= 0, too_long)
+    word_text = tf.where(too_long, options.oov_token, words["words"])
+
+    # WordPiece on every word, with byte offsets within the word.
+    piece_ids, piece_begin, piece_end = (
+        word_piece.tokenize_with_offsets(word_text)
+    )
+    ids = piece_ids.flat_values
+    piece_word = piece_ids.value_rowids()
+    token_row = tf.gather(word_rows, piece_word)
+
+    # Byte offsets -> index of the character in the flat word arrays.
+    byte_starts = tf.cumsum(
+        _bytes_per_char(codepoints.flat_values), exclusive=True
+    )
+    word_first_char = codepoints.row_starts()
+    word_byte_start = tf.gather(
+        byte_starts, tf.gather(word_first_char, piece_word)
+    )
+    first_char = (
+        tf.searchsorted(
+            byte_starts,
+            word_byte_start + tf.cast(piece_begin.flat_values, tf.int64),
+            side="right",
+            out_type=tf.int64,
+        )
+        - 1
+    )
+    last_char = (
+        tf.searchsorted(
+            byte_starts,
+            word_byte_start
+            + tf.cast(piece_end.flat_values, tf.int64)
+            - 1,
+            side="right",
+            out_type=tf.int64,
+        )
+        - 1
+    )
+    # A replaced word is one token spanning the whole word.
+    piece_replaced = tf.gather(replaced, piece_word)
+    first_char = tf.where(
+        piece_replaced, tf.gather(word_first_char, piece_word), first_char
+    )
+    last_char = tf.where(
+        piece_replaced,
+        tf.gather(word_first_char + word_length - 1, piece_word),
+        last_char,
+    )
+    starts = tf.gather(sources, first_char)
+    ends = tf.gather(sources, last_char) + 1
+
+    def batch(values):
+        return tf.RaggedTensor.from_value_rowids(
+            values, token_row, nrows=batch_size, validate=False
+        )
+
+    return batch(ids), batch(starts), batch(ends)
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -192,18 +325,13 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
             ) from None
 
     def _set_vocabulary_tf(self):
-        # tf.text limits words in bytes; HF in characters. Allow the longest
-        # word HF accepts (4 bytes per character) and apply HF's character
-        # limit ourselves.
-        self._fast_word_piece = tf_text.FastWordpieceTokenizer(
-            vocab=self.vocabulary,
-            token_out_type=tf.int32,
-            suffix_indicator=self.suffix_indicator,
-            unknown_token=self.oov_token,
-            max_bytes_per_word=4 * self.max_input_chars_per_word + 4,
-            no_pretokenization=True,
-            support_detokenization=True,
+        self._word_piece_key = (
+            tuple(self.vocabulary),
+            self.suffix_indicator,
+            self.oov_token,
+            self.max_input_chars_per_word,
         )
+        self._fast_word_piece = _word_piece_model(*self._word_piece_key)
 
     def _special_token_strings(self):
         """The tokens matched verbatim in the text, in a fixed order."""
@@ -223,113 +351,25 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
             return bool(self.lowercase)
         return bool(self.strip_accents)
 
-    def _tokenize_flat(self, text):
-        """Tokenize a 1-D string tensor.
-
-        Returns `(ids, starts, ends)`, `tf.RaggedTensor`s `[batch, (tokens)]`
-        with int32 ids and int32 character offsets.
-        """
-        ensure_word_piece(self)
-        batch_size = tf.shape(text, out_type=tf.int64)[0]
-        special_tokens = (
-            self._special_token_strings()
-            if self.special_tokens_in_strings
-            else []
-        )
-        words = bert_pretokenize(
-            text,
+    def _tokenize_options(self):
+        return _TokenizeOptions(
             lowercase=bool(self.lowercase),
             strip_accents=self._effective_strip_accents(),
-            handle_chinese_chars=bool(self.split_on_cjk),
-            special_tokens=special_tokens,
+            split_on_cjk=bool(self.split_on_cjk),
+            special_tokens=tuple(
+                self._special_token_strings()
+                if self.special_tokens_in_strings
+                else ()
+            ),
+            max_input_chars_per_word=self.max_input_chars_per_word,
+            oov_token=self.oov_token,
         )
-        codepoints = words["codepoints"]
-        sources = words["sources"].flat_values
-        word_rows = words["rows"]
-
-        # Words that become one token: special tokens (whole entries of the
-        # vocabulary, so WordPiece keeps them whole) and words longer than
-        # `max_input_chars_per_word` characters (-> [UNK], given to WordPiece
-        # as the string "[UNK]").
-        word_length = codepoints.row_lengths()
-        too_long = word_length > self.max_input_chars_per_word
-        replaced = tf.logical_or(words["special"] >= 0, too_long)
-        word_text = tf.where(too_long, self.oov_token, words["words"])
-
-        # WordPiece on every word, with byte offsets within the word.
-        piece_ids, piece_begin, piece_end = (
-            self._fast_word_piece.tokenize_with_offsets(word_text)
-        )
-        ids = piece_ids.flat_values
-        piece_word = piece_ids.value_rowids()
-        token_row = tf.gather(word_rows, piece_word)
-
-        # Byte offsets -> index of the character in the flat word arrays.
-        byte_starts = tf.cumsum(
-            _bytes_per_char(codepoints.flat_values), exclusive=True
-        )
-        word_first_char = codepoints.row_starts()
-        word_byte_start = tf.gather(
-            byte_starts, tf.gather(word_first_char, piece_word)
-        )
-        first_char = (
-            tf.searchsorted(
-                byte_starts,
-                word_byte_start + tf.cast(piece_begin.flat_values, tf.int64),
-                side="right",
-                out_type=tf.int64,
-            )
-            - 1
-        )
-        last_char = (
-            tf.searchsorted(
-                byte_starts,
-                word_byte_start
-                + tf.cast(piece_end.flat_values, tf.int64)
-                - 1,
-                side="right",
-                out_type=tf.int64,
-            )
-            - 1
-        )
-        # A replaced word is one token spanning the whole word.
-        piece_replaced = tf.gather(replaced, piece_word)
-        first_char = tf.where(
-            piece_replaced, tf.gather(word_first_char, piece_word), first_char
-        )
-        last_char = tf.where(
-            piece_replaced,
-            tf.gather(word_first_char + word_length - 1, piece_word),
-            last_char,
-        )
-        starts = tf.gather(sources, first_char)
-        ends = tf.gather(sources, last_char) + 1
-
-        def batch(values):
-            return tf.RaggedTensor.from_value_rowids(
-                values, token_row, nrows=batch_size, validate=False
-            )
-
-        return batch(ids), batch(starts), batch(ends)
 
     def _tokenize_flat_any_mode(self, text):
-        """`_tokenize_flat`, traced once per tokenizer (`traced_once`): one
-        rank-1 signature, traced again only if the vocabulary or the options
-        change. Eager calls were about 11 times the CPU of the graph."""
         with tf.init_scope():  # The word piece model must be eager.
-            self._maybe_initialized_tf()
-        key = (
-            id(self._fast_word_piece),
-            bool(self.lowercase),
-            self._effective_strip_accents(),
-            bool(self.split_on_cjk),
-            bool(self.special_tokens_in_strings),
-            self.max_input_chars_per_word,
-            tuple(self._special_token_strings()),
-        )
-        tokenize_flat = traced_once(
-            self, "_tokenize_flat", key,
-            input_signature=[tf.TensorSpec([None], tf.string)],
+            ensure_word_piece(self)
+        tokenize_flat = _traced_tokenize_flat(
+            self._word_piece_key, self._tokenize_options()
         )
         return tokenize_flat(text)
 
