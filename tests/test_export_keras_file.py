@@ -6,7 +6,6 @@ JAX), and tests/test_keras_file_round_trips.py reloads every task on JAX and
 PyTorch too."""
 
 import numpy as np
-import pytest
 from serving_helpers import KINDS
 from serving_helpers import fine_tune
 from serving_helpers import predictions
