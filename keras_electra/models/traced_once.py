@@ -1,11 +1,13 @@
 """Preprocessing steps run through one cached `tf.function` per object.
 
-The tokenizer's normaliser and the packers are large TensorFlow graphs:
-tracing them took seconds, and tf.data traces the function it maps anew
-for every dataset (each `predict` or `fit` call on raw strings), while
-eager calls dispatch their ops one by one. A `tf.function` kept per object
-is traced once; other traces (tf.data's, a serving signature's) call it.
-The cache lives outside the layers so that saving and export never see it.
+The packers are large TensorFlow graphs: tracing them takes a while, and
+tf.data traces the function it maps anew for every dataset (each `predict`
+or `fit` call on raw strings), while eager calls dispatch their ops one by
+one. A `tf.function` kept per object is traced once; other traces (tf.data's,
+a serving signature's) call it. The cache lives outside the layers so that
+saving and export never see it. (The tokenizer's normaliser goes further:
+one function per vocabulary and options, shared by every tokenizer,
+`electra_tokenizer._traced_tokenize_flat`.)
 """
 
 import weakref
