@@ -3,6 +3,7 @@ from keras_hub.models import TextClassifierPreprocessor
 from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import tokenize_together
 from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.longest_first import check_truncate
 
@@ -72,7 +73,7 @@ class ElectraClassifierPreprocessor(
     @preprocessing_function
     def _call_tf(self, x, y=None, sample_weight=None):
         x = x if isinstance(x, tuple) else (x,)
-        x = self.pack_segments(tuple(self.tokenizer(s) for s in x))
+        x = self.pack_segments(tokenize_together(self.tokenizer, x))
         self.check_batched(len(x["token_ids"].shape) > 1)
         x = trim(x, self.padded_length(x["padding_mask"]))
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

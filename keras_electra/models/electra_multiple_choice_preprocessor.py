@@ -3,6 +3,7 @@ import numpy as np
 from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import tokenize_together
 from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.longest_first import check_truncate
 
@@ -79,9 +80,9 @@ class ElectraMultipleChoicePreprocessor(ElectraPreprocessor):
         prompts, choices = self._prompts_and_choices(x)
         num_choices = choices.shape[-1]
         prompts = tf.repeat(prompts[:, None], num_choices, axis=1)
-        pairs = (
-            self.tokenizer(tf.reshape(prompts, [-1])),
-            self.tokenizer(tf.reshape(choices, [-1])),
+        pairs = tokenize_together(
+            self.tokenizer,
+            (tf.reshape(prompts, [-1]), tf.reshape(choices, [-1])),
         )
         x = self.pack_segments(pairs)
         shape = [-1, num_choices, self.sequence_length]

@@ -71,6 +71,37 @@ def pack_text(packer, segments, pad_token_id):
     }
 
 
+def tokenize_together(tokenizer, batches, with_offsets=False):
+    """`tuple(tokenizer(b) for b in batches)` (or `tokenize_with_offsets`),
+    in one call of the tokenizer when every batch is a 1-D string tensor.
+
+    In tf.data, each call of the tokenizer's graph is set up again for every
+    iterator (every `fit` epoch, every `predict`): about 1.5 s of CPU each
+    here, so a pair of segments in one call costs half.
+    """
+    tokenize = tokenizer.tokenize_with_offsets if with_offsets else tokenizer
+    try:
+        tensors = [tf.convert_to_tensor(b) for b in batches]
+    except (TypeError, ValueError):
+        tensors = None
+    if len(batches) < 2 or tensors is None or any(
+        t.dtype != tf.string or t.shape.rank != 1 for t in tensors
+    ):
+        # Scalars, nested or non-string inputs: one call each, as given (the
+        # tokenizer says what is wrong with a bad input).
+        return tuple(tokenize(b) for b in batches)
+    outputs = tokenize(tf.concat(tensors, axis=0))
+    ends = tf.cumsum([tf.shape(t)[0] for t in tensors])
+    starts = tf.concat([[0], ends[:-1]], axis=0)
+
+    def cut(i):
+        return tf.nest.map_structure(
+            lambda x: x[starts[i]:ends[i]], outputs
+        )
+
+    return tuple(cut(i) for i in range(len(tensors)))
+
+
 def trim(value, length):
     """`value` (a tensor, a dict of them or None) cut to `length` along its
     last axis; unchanged when `length` is None."""

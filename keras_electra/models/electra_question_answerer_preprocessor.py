@@ -3,6 +3,7 @@ import tensorflow as tf
 from keras_electra._keras_hub_private import preprocessing_function
 
 from keras_electra.models.electra_preprocessor import ElectraPreprocessor
+from keras_electra.models.electra_preprocessor import tokenize_together
 from keras_electra.models.electra_preprocessor import trim
 from keras_electra.models.electra_preprocessor import text_packer
 from keras_electra.models.preprocessing_checks import as_tf
@@ -154,9 +155,10 @@ class ElectraQuestionAnswererPreprocessor(ElectraPreprocessor):
             tf.strings.length(questions) > 0,
             "ElectraQuestionAnswererPreprocessor: a question is empty.",
         )
-        question_ids = self.tokenizer(questions)
-        context_ids, starts, ends = self.tokenizer.tokenize_with_offsets(
-            contexts
+        (question_ids, _, _), (context_ids, starts, ends) = (
+            tokenize_together(
+                self.tokenizer, (questions, contexts), with_offsets=True
+            )
         )
         question_length = question_ids.row_lengths()
         context_length = context_ids.row_lengths()
