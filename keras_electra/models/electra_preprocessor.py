@@ -80,11 +80,13 @@ def tokenize_together(tokenizer, batches, with_offsets=False):
     here, so a pair of segments in one call costs half.
     """
     tokenize = tokenizer.tokenize_with_offsets if with_offsets else tokenizer
-    try:
-        tensors = [tf.convert_to_tensor(b) for b in batches]
-    except (TypeError, ValueError):
-        tensors = None
-    if len(batches) < 2 or tensors is None or any(
+    tensors = None
+    if len(batches) > 1:
+        try:
+            tensors = [tf.convert_to_tensor(b) for b in batches]
+        except (TypeError, ValueError):
+            pass
+    if tensors is None or any(
         t.dtype != tf.string or t.shape.rank != 1 for t in tensors
     ):
         # Scalars, nested or non-string inputs: one call each, as given (the
