@@ -43,6 +43,14 @@ The tables give GFLOP per CPU-second (FLOPs / CPU time per call; robust to
 load) and per wall-second, and the CPU figure as % of the same child's
 matmul peak (also per CPU-second).
 
+bfloat16 variants (not in the default list): `hf-torch-bf16`
+(`model.to(torch.bfloat16)`) and `keras-<backend>-bf16` (the backbone built
+with `dtype="bfloat16"`, HF's float32 weights cast on assignment). Their
+outputs are cast to float32 before the comparison with `hf-torch`, so their
+"max abs diff vs HF" is bfloat16's rounding. Their matmul peak is timed in
+bfloat16 as well (on a CPU with AMX, PyTorch's bfloat16 matmul is several
+times its float32 one).
+
 Extra variants for investigation (not in the default list):
 `keras-tensorflow-xla` (`compile(jit_compile=True)`), `keras-torch-compile`
 (`compile(jit_compile=True)`, i.e. `torch.compile`), `keras-<backend>-call`
@@ -84,13 +92,15 @@ HOW_CALLED = {
     "call": "`backbone(inputs)` on backend tensors",
     "nochecks": "`predict_on_batch`, input checks disabled",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
+    "bf16": "`predict_on_batch(numpy)`, `dtype=\"bfloat16\"`",
+    "hf-torch-bf16": "`model(**inputs)`, eval, `no_grad`, `.to(bfloat16)`",
 }
 
 
 def parse_variant(name):
     """`keras-torch-call` -> ("keras", "torch", "call")."""
-    if name == "hf-torch":
-        return "hf", "torch", "hf-torch"
+    if name in ("hf-torch", "hf-torch-bf16"):
+        return "hf", "torch", name
     if name.startswith("keras-hub-"):
         backend = name[len("keras-hub-"):]
         if backend not in ("tensorflow", "jax", "torch"):
@@ -137,8 +147,8 @@ def forward_flops(config, batch, length):
     return flops + n * per_layer
 
 
-def matmul_peak(size, seconds):
-    """GFLOP/s of a square fp32 matmul in this child's framework."""
+def matmul_peak(size, seconds, dtype="float32"):
+    """GFLOP/s of a square matmul in this child's framework and dtype."""
     backend = os.environ.get("KERAS_BACKEND", "torch")
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -146,7 +156,7 @@ def matmul_peak(size, seconds):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        x, y = tf.constant(a), tf.constant(b)
+        x, y = tf.cast(a, dtype), tf.cast(b, dtype)
         fn = tf.function(tf.matmul)
 
         def call():
@@ -156,7 +166,7 @@ def matmul_peak(size, seconds):
         import jax
         import jax.numpy as jnp
 
-        x, y = jnp.asarray(a), jnp.asarray(b)
+        x, y = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
         fn = jax.jit(jnp.matmul)
 
         def call():
@@ -165,7 +175,8 @@ def matmul_peak(size, seconds):
     else:
         import torch
 
-        x, y = torch.from_numpy(a), torch.from_numpy(b)
+        x = torch.from_numpy(a).to(getattr(torch, dtype))
+        y = torch.from_numpy(b).to(getattr(torch, dtype))
 
         def call():
             torch.mm(x, y)
@@ -175,6 +186,7 @@ def matmul_peak(size, seconds):
     flops = 2 * size**3 * len(result["times"])
     return {
         "size": size,
+        "dtype": dtype,
         "gflops_wall": flops / sum(result["times"]) / 1e9,
         "gflops_cpu": flops / result["cpu"] / 1e9 if result["cpu"] else None,
     }
@@ -210,6 +222,8 @@ def setup_hf(spec):
     for key, hf_config in spec["hf_configs"].items():
         config = transformers.ElectraConfig(**hf_config)
         model = transformers.ElectraModel(config).eval()
+        if spec["mode"] == "hf-torch-bf16":
+            model = model.to(torch.bfloat16)
         state = {
             k: torch.from_numpy(v)
             for k, v in np.load(spec["weights_paths"][key]).items()
@@ -232,7 +246,7 @@ def setup_hf(spec):
         "attn_implementation": getattr(config, "_attn_implementation", None),
         "threads": torch.get_num_threads(),
     }
-    return info, forward, lambda out: out.numpy()
+    return info, forward, lambda out: out.float().numpy()
 
 
 def load_keras_hub_backbone(hf_config, tensors):
@@ -323,7 +337,8 @@ def setup_keras(spec):
             )
         else:
             backbone = electra_backbone.ElectraBackbone(
-                **backbone_kwargs_from_hf_config(hf_config)
+                **backbone_kwargs_from_hf_config(hf_config),
+                dtype="bfloat16" if mode == "bf16" else None,
             )
             load_hf_tensors(backbone, tensors)
         del tensors
@@ -370,7 +385,7 @@ def setup_keras(spec):
         def to_numpy(out):
             if isinstance(out, dict):  # keras-hub
                 out = out["sequence_output"]
-            return np.asarray(out)
+            return np.asarray(out).astype("float32")
 
     info = {"backend": backend}
     if backend == "tensorflow":
@@ -441,7 +456,8 @@ def worker_setup(spec):
 
     def handler(command):
         if command["cmd"] == "peak":
-            return matmul_peak(command["size"], command["seconds"])
+            dtype = "bfloat16" if spec["mode"].endswith("bf16") else "float32"
+            return matmul_peak(command["size"], command["seconds"], dtype)
         if command["cmd"] != "run":
             return {}
         return harness.timed_calls(
@@ -540,7 +556,7 @@ def main(argv=None):
         "--peak-size",
         type=int,
         default=1024,
-        help="side of the square fp32 matmul timed for the peak (default 1024; 0: skip)",
+        help="side of the square matmul timed for the peak (default 1024; 0: skip)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -631,7 +647,10 @@ def main(argv=None):
                "peaks": peaks, "results": {}}
     if peaks:
         print()
-        print(f"### fp32 matmul peak ({args.peak_size} x {args.peak_size})")
+        print(
+            f"### matmul peak ({args.peak_size} x {args.peak_size}; "
+            "bfloat16 for the -bf16 variants, float32 otherwise)"
+        )
         print()
         print(
             harness.markdown_table(

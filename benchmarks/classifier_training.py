@@ -17,6 +17,12 @@ labels, dropout on (0.1) in both:
   `backward`, `torch.optim.AdamW` step (same hyper-parameters, same
   no-decay groups), `loss.item()`.
 
+Mixed-precision variants (not in the default list): `hf-torch-bf16` runs
+the HF forward and loss under `torch.autocast("cpu", dtype=torch.bfloat16)`
+(what HF's `Trainer(bf16=True)` does), `keras-<backend>-bf16` builds the
+backbone with `dtype="mixed_bfloat16"` (float32 variables, bfloat16
+compute, float32 logits and loss). Both keep float32 weights and optimizer.
+
 Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
 `LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
@@ -71,15 +77,15 @@ NUM_CLASSES = 2
 
 def parse_variant(name):
     """`keras-torch-adamw` -> ("keras", "torch", "adamw")."""
-    if name == "hf-torch":
-        return "hf", "torch", None
+    if name in ("hf-torch", "hf-torch-bf16"):
+        return "hf", "torch", "bf16" if name.endswith("bf16") else None
     parts = name.split("-")
     if len(parts) not in (2, 3) or parts[0] != "keras":
         raise ValueError(f"unknown variant {name!r}")
     if parts[1] not in ("tensorflow", "jax", "torch"):
         raise ValueError(f"unknown backend in variant {name!r}")
     option = parts[2] if len(parts) == 3 else None
-    if option not in (None, "adamw"):
+    if option not in (None, "adamw", "bf16"):
         raise ValueError(f"unknown option in variant {name!r}")
     return "keras", parts[1], option
 
@@ -142,7 +148,10 @@ def setup_hf(spec):
         ends, losses = [], []
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            loss = model(**batches[step % len(batches)]).loss
+            with torch.autocast(
+                "cpu", dtype=torch.bfloat16, enabled=spec["option"] == "bf16"
+            ):
+                loss = model(**batches[step % len(batches)]).loss
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
@@ -166,7 +175,10 @@ def setup_keras(spec):
     from keras_electra.models.electra_classifier import ElectraClassifier
 
     harness.apply_threads(spec["threads"])
-    backbone = ElectraBackbone(**backbone_kwargs_from_hf_config(spec["hf_config"]))
+    backbone = ElectraBackbone(
+        **backbone_kwargs_from_hf_config(spec["hf_config"]),
+        dtype="mixed_bfloat16" if spec["option"] == "bf16" else None,
+    )
     classifier = ElectraClassifier(
         backbone, num_classes=NUM_CLASSES, preprocessor=None
     )

@@ -1,10 +1,11 @@
 import keras
 
+from keras_electra.layers.numerics import Float32LogitsMixin
 from keras_electra.layers.numerics import electra_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassificationHead(keras.layers.Layer):
+class ElectraClassificationHead(Float32LogitsMixin, keras.layers.Layer):
     """Sequence classification head on the first (`[CLS]`) token.
 
     Dropout -> Dense(hidden_dim) -> exact GELU -> dropout -> Dense(num_classes),

@@ -1,16 +1,18 @@
 import keras
 from keras import ops
 
+from keras_electra.layers.numerics import Float32LogitsMixin
 from keras_electra.layers.numerics import electra_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraDiscriminatorHead(keras.layers.Layer):
+class ElectraDiscriminatorHead(Float32LogitsMixin, keras.layers.Layer):
     """Replaced-token-detection head: Dense -> activation -> Dense(1).
 
     Maps the `(batch, length, hidden_dim)` encoder output to one logit per
     token, the score that the token was replaced by the generator (HF
-    `ElectraDiscriminatorPredictions`).
+    `ElectraDiscriminatorPredictions`). The logits are float32 under every
+    dtype policy.
 
     Args:
         hidden_dim: int. Width of the inner Dense layer.
@@ -40,7 +42,8 @@ class ElectraDiscriminatorHead(keras.layers.Layer):
         self.prediction_dense = keras.layers.Dense(
             1,
             kernel_initializer=self.kernel_initializer,
-            dtype=self.dtype_policy,
+            # Logits stay float32 under mixed precision.
+            dtype="float32",
             name="prediction_dense",
         )
 

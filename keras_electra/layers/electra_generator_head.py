@@ -1,12 +1,13 @@
 import keras
 from keras import ops
 
+from keras_electra.layers.numerics import Float32LogitsMixin
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraGeneratorHead(keras.layers.Layer):
+class ElectraGeneratorHead(Float32LogitsMixin, keras.layers.Layer):
     """Masked-LM head of the ELECTRA generator, with a tied decoder.
 
     Dense(embedding_dim) -> exact GELU -> LayerNorm -> the transposed word

@@ -26,6 +26,19 @@ def float32_policy(dtype_policy):
     return policy
 
 
+class Float32LogitsMixin:
+    """For heads whose last layer computes in float32 under every policy.
+
+    Keras derives a layer's symbolic output dtype from its compute dtype;
+    this makes the functional task's output spec (and so its exported
+    signature) say float32, as the computed logits are.
+    """
+
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        shape = self.compute_output_shape(inputs.shape)
+        return keras.KerasTensor(shape, dtype="float32")
+
+
 @keras.saving.register_keras_serializable(package="keras_electra")
 def gelu_approximate(x):
     """Tanh-approximate GELU (HF `gelu_new`), for checkpoints that use it."""

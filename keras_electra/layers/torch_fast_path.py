@@ -11,17 +11,19 @@ with one torch kernel per operation. Dropout still goes through the Keras
 `Dropout` layers so that seeded runs draw the same masks.
 
 They apply only where the result is the same as the Keras path: eager
-PyTorch tensors in float32 with plain (not LoRA or quantized) sub-layers.
-Everything else (TensorFlow and JAX, which compile the whole step anyway,
-mixed precision, symbolic builds, causal masks and caches) takes the Keras
-path.
+PyTorch tensors under a float32, bfloat16 or float16 policy (mixed ones
+included: inside the layer's autocast scope `variable.value` is already the
+compute dtype) with plain (not LoRA or quantized) sub-layers. Everything
+else (TensorFlow and JAX, which compile the whole step anyway, quantized
+policies, symbolic builds, causal masks and caches) takes the Keras path.
 """
 
 import math
 
 import keras
+import numpy as np
 
-_PLAIN_FLOAT32 = "float32"
+_FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
 
 def applies(layer, inputs, dense_layers):
@@ -32,7 +34,10 @@ def applies(layer, inputs, dense_layers):
 
     if not isinstance(inputs, torch.Tensor) or inputs.device.type == "meta":
         return False
-    if layer.dtype_policy.name != _PLAIN_FLOAT32:
+    policy = layer.dtype_policy
+    if policy.quantization_mode is not None:
+        return False
+    if policy.compute_dtype not in _FLOAT_DTYPES:
         return False
     return all(_is_plain(dense) for dense in dense_layers)
 
@@ -73,6 +78,29 @@ def _activation(x, activation):
     return activation(x)
 
 
+def attention_mask(padding_mask):
+    """A `(batch, 1, 1, length)` boolean mask, or None when nothing is masked.
+
+    Like HF's SDPA path, a mask of all ones is dropped: the attention kernel
+    then skips the masking.
+    """
+    import torch
+
+    if padding_mask is None or isinstance(padding_mask, _PreparedMask):
+        return None if padding_mask is None else padding_mask.mask
+    mask = torch.as_tensor(padding_mask).to(torch.bool)
+    if bool(mask.all()):
+        return None
+    return mask[:, None, None, :]
+
+
+class _PreparedMask:
+    """An `attention_mask` result, made once for all blocks of a forward."""
+
+    def __init__(self, padding_mask):
+        self.mask = attention_mask(padding_mask)
+
+
 def transformer_block(block, inputs, padding_mask, training):
     """`ElectraTransformerBlock.call` without a causal mask or cache."""
     import torch
@@ -87,9 +115,7 @@ def transformer_block(block, inputs, padding_mask, training):
     query = split_heads(_linear(inputs, block.query_dense, hidden))
     key = split_heads(_linear(inputs, block.key_dense, hidden))
     value = split_heads(_linear(inputs, block.value_dense, hidden))
-    mask = None
-    if padding_mask is not None:
-        mask = torch.as_tensor(padding_mask).to(torch.bool)[:, None, None, :]
+    mask = attention_mask(padding_mask)
     scale = 1.0 / math.sqrt(head_dim)
     if training and block.dropout > 0:
         scores = torch.matmul(query, key.transpose(-1, -2)) * scale
@@ -132,4 +158,53 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
     x = layer.dropout_layer.call(x, training=training)
     if layer.projection is not None:
         x = _linear(x, layer.projection, layer.embedding_dim)
+    return x.to(_torch_dtype(layer.compute_dtype))
+
+
+def _torch_dtype(name):
+    import torch
+
+    return getattr(torch, name)
+
+
+def backbone(model, inputs, training):
+    """`ElectraBackbone.call` with its sub-layers' fast paths chained.
+
+    Returns None where one of them does not apply (the caller then runs the
+    functional graph): this skips the graph walk and the 13 sub-layer
+    `__call__`s, about a quarter of a 1 x 32 forward on the CPU.
+    """
+    if keras.config.backend() != "torch":
+        return None
+    # `predict_on_batch` hands the functional model numpy arrays.
+    inputs = {
+        key: keras.ops.convert_to_tensor(value)
+        if isinstance(value, np.ndarray)
+        else value
+        for key, value in inputs.items()
+    }
+    token_ids = inputs["token_ids"]
+    if not _applies_everywhere(model, token_ids):
+        return None
+    x = embedding(
+        model.embeddings, token_ids, inputs["segment_ids"], 0, training
+    )
+    mask = _PreparedMask(inputs["padding_mask"])
+    for block in model.transformer_layers:
+        x = transformer_block(block, x, mask, training)
     return x
+
+
+def _applies_everywhere(model, token_ids):
+    embeddings = model.embeddings
+    parts = [embeddings.token_embedding, embeddings.segment_embedding]
+    if embeddings.projection is not None:
+        parts.append(embeddings.projection)
+    if not applies(embeddings, token_ids, parts):
+        return False
+    policy = model.dtype_policy.name
+    return embeddings.dtype_policy.name == policy and all(
+        block.dtype_policy.name == policy
+        and applies(block, token_ids, block._dense_layers())
+        for block in model.transformer_layers
+    )

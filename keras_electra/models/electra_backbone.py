@@ -2,6 +2,7 @@ import keras
 from keras_hub.models import Backbone
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
+from keras_electra.layers import torch_fast_path
 from keras_electra.layers.electra_embedding import ElectraEmbedding
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
@@ -128,6 +129,9 @@ class ElectraBackbone(ElectraPresetMixin, Backbone):
 
     def call(self, inputs, training=None, mask=None):
         check_backbone_inputs(self, inputs)
+        outputs = torch_fast_path.backbone(self, inputs, training)
+        if outputs is not None:
+            return outputs
         return super().call(inputs, training=training, mask=mask)
 
     @staticmethod

@@ -1,0 +1,114 @@
+"""bfloat16 policies: float32 logits from every task, and the PyTorch fast
+path (keras_electra/layers/torch_fast_path.py) against the Keras layers."""
+
+import keras
+import numpy as np
+import pytest
+from hf_reference import max_abs_diff_at_real_positions
+
+import keras_electra
+from keras_electra import ElectraBackbone
+from keras_electra.layers import ElectraTransformerBlock
+from keras_electra.layers import torch_fast_path
+
+TASKS = {
+    "ElectraClassifier": {"num_classes": 3},
+    "ElectraTokenClassifier": {"num_classes": 3},
+    "ElectraQuestionAnswerer": {},
+    "ElectraMultipleChoice": {"num_choices": 2},
+    "ElectraDiscriminator": {},
+    "ElectraMaskedLM": {},
+    "ElectraCausalLM": {},
+}
+on_torch_only = pytest.mark.skipif(
+    keras.config.backend() != "torch",
+    reason="the fast path exists on the PyTorch backend only",
+)
+
+
+def tiny_backbone(dtype=None, dropout=0.0):
+    return ElectraBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=16,
+        embedding_dim=8, intermediate_dim=32, max_sequence_length=12,
+        dropout=dropout, dtype=dtype,
+    )
+
+
+def batch(shape=(2, 7)):
+    rng = np.random.default_rng(0)
+    mask = np.ones(shape, "int32")
+    mask[..., 0, 4:] = 0  # one padded row, one full
+    return {
+        "token_ids": rng.integers(1, 50, size=shape).astype("int32") * mask,
+        "segment_ids": np.zeros(shape, "int32"),
+        "padding_mask": mask,
+    }
+
+
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_returns_float32_logits_under_bfloat16(name):
+    task = getattr(keras_electra, name)(
+        backbone=tiny_backbone("bfloat16"), preprocessor=None, **TASKS[name]
+    )
+    inputs = batch((2, 2, 7) if name == "ElectraMultipleChoice" else (2, 7))
+    if name == "ElectraCausalLM":
+        del inputs["segment_ids"]
+    if name == "ElectraMaskedLM":
+        inputs["mask_positions"] = np.array([[1, 2], [3, 0]], "int32")
+    symbolic = keras.tree.flatten(task.outputs)
+    computed = keras.tree.flatten(task.predict_on_batch(inputs))
+    for tensor in symbolic + computed:
+        assert keras.backend.standardize_dtype(tensor.dtype) == "float32"
+    assert task.backbone.transformer_layers[0].compute_dtype == "bfloat16"
+
+
+def keras_layers_only(monkeypatch):
+    monkeypatch.setattr(torch_fast_path, "applies", lambda *args: False)
+
+
+def forward_and_gradients(backbone, inputs):
+    import torch
+
+    tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
+    outputs = backbone(tensors, training=True)
+    weights = [w.value for w in backbone.trainable_weights]
+    loss = (outputs.float() ** 2).sum()
+    gradients = torch.autograd.grad(loss, weights)
+    return (
+        outputs.detach().float().numpy(),
+        [g.float().numpy() for g in gradients],
+    )
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 0.1)]
+)
+def test_torch_fast_path_matches_the_keras_layers(
+    monkeypatch, dtype, tolerance
+):
+    backbone = tiny_backbone(dtype)
+    inputs = batch()
+    fast, fast_grads = forward_and_gradients(backbone, inputs)
+    keras_layers_only(monkeypatch)
+    slow, slow_grads = forward_and_gradients(backbone, inputs)
+    mask = inputs["padding_mask"]
+    assert max_abs_diff_at_real_positions(fast, slow, mask) < tolerance
+    for fast_grad, slow_grad in zip(fast_grads, slow_grads):
+        scale = max(1.0, float(np.abs(slow_grad).max()))
+        np.testing.assert_allclose(fast_grad, slow_grad, atol=tolerance * scale)
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+def test_predict_on_batch_skips_the_sub_layer_calls(monkeypatch):
+    backbone = tiny_backbone()
+    expected = keras.ops.convert_to_numpy(backbone(batch()))
+    called = []
+    monkeypatch.setattr(
+        ElectraTransformerBlock, "call", lambda self, *a, **k: called.append(1)
+    )
+    np.testing.assert_array_equal(backbone.predict_on_batch(batch()), expected)
+    assert not called
