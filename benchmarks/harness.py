@@ -366,6 +366,12 @@ def apply_threads(threads):
     """Set the thread count through the APIs of the imported frameworks."""
     if not threads:
         return
+    if threads == 1:
+        # jax 0.10's CPU runtime parallelises within an op whatever
+        # XLA_FLAGS say (1.5-1.8 CPU-s per wall-s were measured): one core
+        # for every child keeps them alike.
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[os.getpid() % len(cores)]})
     if "torch" in sys.modules:
         import torch
 

@@ -59,7 +59,10 @@ def table_rows(stdout):
 
 
 def test_backbone_inference(tmp_path):
-    variants = ["hf-torch", "keras-tensorflow", "keras-hub-tensorflow"]
+    variants = [
+        "hf-torch", "keras-tensorflow", "keras-hub-tensorflow",
+        "keras-tensorflow-bf16",
+    ]
     stdout, payload = run_script("backbone_inference", [
         "--cases", "tiny/2x16", "--variants", ",".join(variants),
         "--round-seconds", "0.05", "--warmup", "1", "--peak-size", "64",
@@ -78,14 +81,18 @@ def test_backbone_inference(tmp_path):
     # keras-hub's backbone holds HF's weights: with exact GELU it is HF.
     assert result["keras-hub-tensorflow"]["exact_gelu_max_abs_diff_vs_hf"] < 1e-5
     assert set(payload["peaks"]) == set(variants)
+    # bfloat16 keeps about 3 significant digits of HF's float32 outputs.
+    assert 1e-4 < result["keras-tensorflow-bf16"]["max_abs_diff_vs_hf"] < 0.1
+    assert payload["peaks"]["keras-tensorflow-bf16"]["dtype"] == "bfloat16"
+    assert payload["peaks"]["keras-tensorflow"]["dtype"] == "float32"
 
 
 def test_classifier_training(tmp_path):
     stdout, payload = run_script("classifier_training", [
-        "--case", "tiny-2x16", "--variants", "keras-tensorflow",
+        "--case", "tiny-2x16", "--variants", "keras-tensorflow,hf-torch-bf16",
         "--steps", "2", "--warmup", "1",
     ], tmp_path)
-    assert list(table_rows(stdout)) == ["keras-tensorflow"]
+    assert list(table_rows(stdout)) == ["keras-tensorflow", "hf-torch-bf16"]
     (round_,) = payload["results"]["keras-tensorflow"]
     assert round_["steps"] == 1 and len(round_["losses"]) == 2
 
