@@ -142,10 +142,7 @@ class ElectraEmbedding(keras.layers.Layer):
             self.projection.build(embedded_shape)
 
     def call(self, token_ids, segment_ids=None, start_index=0, training=None):
-        embeddings = [self.token_embedding, self.segment_embedding]
-        if self.projection is not None:
-            embeddings.append(self.projection)
-        if torch_fast_path.applies(self, token_ids, embeddings):
+        if torch_fast_path.applies(self, token_ids, self._dense_layers()):
             return torch_fast_path.embedding(
                 self, token_ids, segment_ids, start_index, training
             )
@@ -159,6 +156,13 @@ class ElectraEmbedding(keras.layers.Layer):
         if self.projection is not None:
             x = self.projection(x)
         return ops.cast(x, self.compute_dtype)
+
+    def _dense_layers(self):
+        """The sub-layers the torch fast path reads kernels from."""
+        layers = [self.token_embedding, self.segment_embedding]
+        if self.projection is not None:
+            layers.append(self.projection)
+        return layers
 
     def compute_output_shape(self, token_ids_shape, segment_ids_shape=None):
         return tuple(token_ids_shape) + (self.hidden_dim,)

@@ -227,15 +227,9 @@ def backbone(model, inputs, training):
 
 
 def _applies_everywhere(model, token_ids):
-    embeddings = model.embeddings
-    parts = [embeddings.token_embedding, embeddings.segment_embedding]
-    if embeddings.projection is not None:
-        parts.append(embeddings.projection)
-    if not applies(embeddings, token_ids, parts):
-        return False
     policy = model.dtype_policy.name
-    return embeddings.dtype_policy.name == policy and all(
-        block.dtype_policy.name == policy
-        and applies(block, token_ids, block._dense_layers())
-        for block in model.transformer_layers
+    return all(
+        layer.dtype_policy.name == policy
+        and applies(layer, token_ids, layer._dense_layers())
+        for layer in [model.embeddings, *model.transformer_layers]
     )
