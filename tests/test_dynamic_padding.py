@@ -245,3 +245,48 @@ def test_fit_group_by_length_trains_and_refuses_what_it_cannot_group(
         tokenizer, sequence_length=SEQUENCE_LENGTH)
     with pytest.raises(ValueError, match="has no `padding='longest'`"):
         classifier.fit(texts, labels, group_by_length=True)
+
+
+PAIR_TEXTS = (["Café au lait, please.", "the " * 12, "[MASK] is here"],
+              ["Two words", "x", "the " * 25])
+
+
+def test_ragged_token_ids_pack_as_the_strings_do(tokenizer):
+    ids = tokenizer.ragged_token_ids(TEXTS + ["", "Café"], chunk_size=2)
+    assert ids.to_list() == tokenizer(TEXTS + ["", "Café"])
+    for preprocessor in (
+        fixed(ElectraClassifierPreprocessor, tokenizer),
+        longest(ElectraClassifierPreprocessor, tokenizer),
+    ):
+        for texts in (TEXTS, PAIR_TEXTS):
+            parts = texts if isinstance(texts, tuple) else (texts,)
+            tokens = tuple(tokenizer.ragged_token_ids(p) for p in parts)
+            found = preprocessor(x=tokens if len(tokens) > 1 else tokens[0])
+            wanted = preprocessor(x=texts)
+            for key in wanted:
+                np.testing.assert_array_equal(found[key], wanted[key])
+
+
+def test_in_memory_texts_are_tokenized_before_tf_data(tokenizer,
+                                                      monkeypatch):
+    classifier = tiny_classifier(tokenizer)
+    classifier.preprocessor = longest(ElectraClassifierPreprocessor,
+                                      tokenizer)
+    texts, labels = list(PAIR_TEXTS[0] + PAIR_TEXTS[1]), [0, 1, 2] * 2
+    expected = classifier.predict(
+        tf.data.Dataset.from_tensor_slices(texts).batch(2), verbose=0)
+    calls = []
+    tokenize = ElectraTokenizer._tokenize_any_shape
+
+    def spy(self, inputs):
+        calls.append(tf.executing_eagerly())
+        return tokenize(self, inputs)
+
+    monkeypatch.setattr(ElectraTokenizer, "_tokenize_any_shape", spy)
+    found = classifier.predict(texts, batch_size=2, verbose=0)
+    classifier.fit(texts, labels, batch_size=2, group_by_length=True,
+                   validation_data=(texts[:2], labels[:2]), verbose=0)
+    classifier.evaluate(PAIR_TEXTS, labels[:3], batch_size=2, verbose=0)
+    # Eager calls only: no tokenizer graph inside the datasets.
+    assert calls and all(calls)
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-9)

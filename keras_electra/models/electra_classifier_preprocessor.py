@@ -40,7 +40,10 @@ class ElectraClassifierPreprocessor(
         x: a string, a batch of strings, or a tuple `(first, second)` of two
             equal-length batches of strings for sentence pairs. Pass a pair
             without labels as `preprocessor(x=(first, second))`: a lone
-            tuple argument is read as `(x, y)`, as in `tf.data`.
+            tuple argument is read as `(x, y)`, as in `tf.data`. Ragged
+            integer token ids (`tokenizer.ragged_token_ids(texts)`) are
+            packed as they are; `ElectraClassifier` tokenizes in-memory
+            texts so before `tf.data`.
         y: optional labels, passed through.
         sample_weight: optional sample weights, passed through.
 
@@ -54,6 +57,9 @@ class ElectraClassifierPreprocessor(
     >>> [int(i) for i in x["segment_ids"][0]]
     [0, 0, 0, 0, 0, 1, 1, 1]
     """
+
+    # `ElectraTask` may hand over in-memory texts as ragged token ids.
+    takes_token_ids = True
 
     def __init__(
         self,

@@ -79,6 +79,8 @@ def tokenize_together(tokenizer, batches, with_offsets=False):
     iterator (every `fit` epoch, every `predict`): about 1.5 s of CPU each
     here, so a pair of segments in one call costs half.
     """
+    if not with_offsets and all(is_token_ids(b) for b in batches):
+        return tuple(batches)
     tokenize = tokenizer.tokenize_with_offsets if with_offsets else tokenizer
     tensors = None
     if len(batches) > 1:
@@ -102,6 +104,12 @@ def tokenize_together(tokenizer, batches, with_offsets=False):
         )
 
     return tuple(cut(i) for i in range(len(tensors)))
+
+
+def is_token_ids(batch):
+    """Whether `batch` is ragged integer token ids (texts a task tokenized
+    before `tf.data`, see `ElectraTokenizer.ragged_token_ids`)."""
+    return isinstance(batch, tf.RaggedTensor) and batch.dtype.is_integer
 
 
 def trim(value, length):

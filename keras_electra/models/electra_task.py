@@ -2,11 +2,13 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras.src.models.functional import Functional
 from keras_hub.models import Task
 
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.distributable_batches import distributable
+from keras_electra.models.electra_preprocessor import is_token_ids
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
@@ -85,6 +87,7 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
                 x, y, sample_weight, batch_size, validation_data,
                 validation_split, shuffle,
                 _text_lengths if group_by_length else None,
+                prepare=self._pretokenized,
             )
             y = sample_weight = batch_size = validation_split = None
         # Datasets shuffle themselves; Keras would only warn about `shuffle`.
@@ -96,7 +99,7 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         x, y = self._checked_inputs("evaluate", x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        return super().evaluate(self._pretokenized(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """As keras-hub's `Task.predict`. With a `padding="longest"`
@@ -104,6 +107,7 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
         (so that each batch holds texts of similar length and is padded
         little) and the outputs are returned in the order given."""
         x, _ = self._checked_inputs("predict", x, None)
+        x = self._pretokenized(x)
         order = self._length_order(x)
         if order is None:
             return super().predict(x, *args, **kwargs)
@@ -121,6 +125,26 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
             return None
         lengths = _text_lengths(x)
         return None if lengths is None else np.argsort(lengths, kind="stable")
+
+    def _pretokenized(self, x):
+        """In-memory raw texts `x` as ragged token ids, where the
+        preprocessor takes them (`takes_token_ids`); else `x` unchanged.
+
+        Tokenizing before `tf.data` reuses the tokenizer's optimised graph,
+        which a dataset would optimise again for every iterator (each epoch
+        and `predict`): about 1 s of CPU each time, a tenth of a `fit`
+        epoch on 256 reviews.
+        """
+        preprocessor = getattr(self, "preprocessor", None)
+        parts = _text_parts(x)
+        if parts is None or not getattr(preprocessor, "takes_token_ids", False):
+            return x
+        if any(is_token_ids(part) for part in parts):
+            return x
+        ids = tuple(
+            preprocessor.tokenizer.ragged_token_ids(part) for part in parts
+        )
+        return ids if isinstance(x, tuple) else ids[0]
 
     def _check_groupable(self, x):
         """A clear error where `fit(group_by_length=True)` cannot help."""
@@ -191,25 +215,37 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
 
 
 def _text_parts(x):
-    """In-memory raw texts `x` as a tuple of one or two parts (pairs), or
-    None if `x` is not such a batch."""
+    """In-memory raw texts `x` (strings, or their ragged token ids) as a
+    tuple of one or two parts (pairs), or None if `x` is not such a batch."""
     parts = x if isinstance(x, tuple) else (x,)
-    if not all(isinstance(part, (list, np.ndarray)) for part in parts):
+    if not all(
+        isinstance(part, (list, np.ndarray)) or is_token_ids(part)
+        for part in parts
+    ):
         return None
     return parts
 
 
 def _text_lengths(x):
-    """Characters per example of raw texts `x` (both parts of a pair), or
-    None if `x` is not an in-memory batch of texts."""
+    """Length per example of raw texts `x` (both parts of a pair): tokens
+    when tokenized (as HF's `group_by_length`), else characters; None if
+    `x` is not an in-memory batch of texts."""
     parts = _text_parts(x)
     if parts is None:
         return None
-    return sum(np.array([len(t) for t in part]) for part in parts)
+    return sum(_lengths(part) for part in parts)
+
+
+def _lengths(part):
+    if is_token_ids(part):
+        return part.row_lengths().numpy()
+    return np.array([len(t) for t in part])
 
 
 def _take(x, order):
     """Raw texts `x` (a batch, or a tuple of two for pairs) in `order`."""
     if isinstance(x, tuple):
         return tuple(_take(part, order) for part in x)
+    if is_token_ids(x):
+        return tf.gather(x, order)
     return [x[i] for i in order]

@@ -458,6 +458,26 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
         # that matches HF exactly, so eager and tf.data results agree.
         return self._tokenize_tf(self._canonicalize(inputs))
 
+    def ragged_token_ids(self, texts, chunk_size=1024):
+        """Token ids of a list of strings as one `tf.RaggedTensor`, eagerly.
+
+        `fit`, `evaluate` and `predict` of an `ElectraClassifier` tokenize
+        in-memory texts with this before `tf.data`: inside a dataset, the
+        tokenizer's graph is optimised again for every iterator (every
+        epoch, every `predict`), about 0.5-1 s of CPU each time, while this
+        eager call reuses the graph optimised once per process. The ids are
+        those of `tokenize`.
+        """
+        self._check_vocabulary()
+        parts = [
+            self._tokenize_any_shape(
+                tf.constant(list(texts[start : start + chunk_size]),
+                            tf.string)
+            )[0]
+            for start in range(0, len(texts), chunk_size)
+        ]
+        return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
+
     @tf.autograph.experimental.do_not_convert
     def tokenize_with_offsets(self, inputs):
         """Tokenize strings, with each token's span in the original text.

@@ -73,23 +73,27 @@ def _longest_first(examples, lengths):
 
 
 def in_memory_datasets(x, y, sample_weight, batch_size, validation_data,
-                       validation_split, shuffle, lengths_of=None):
+                       validation_split, shuffle, lengths_of=None,
+                       prepare=None):
     """`fit`'s in-memory inputs as `(train, validation_data)` datasets.
 
     The training batches are reshuffled every epoch if `shuffle`, and
     grouped by the lengths `lengths_of(x)` gives if it is passed;
     `validation_split` takes the last examples, as Keras does, and a
-    `validation_data` dataset is kept as it is.
+    `validation_data` dataset is kept as it is. `prepare` (if given) turns
+    each in-memory `x` into what the dataset holds (token ids).
     """
+    prepare = prepare or (lambda inputs: inputs)
     if validation_split and validation_data is None:
         (x, y, sample_weight), validation_data = _train_validation_split(
             (x, y, sample_weight), validation_split=validation_split
         )
     if validation_data is not None and not is_dataset(validation_data):
+        vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
         validation_data = in_memory_dataset(
-            *keras.utils.unpack_x_y_sample_weight(validation_data),
-            batch_size=batch_size, shuffle=False,
+            prepare(vx), vy, vsw, batch_size=batch_size, shuffle=False,
         )
+    x = prepare(x)
     train = in_memory_dataset(
         x, y, sample_weight, batch_size=batch_size, shuffle=bool(shuffle),
         lengths=None if lengths_of is None else lengths_of(x),
