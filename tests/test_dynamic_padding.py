@@ -254,6 +254,7 @@ PAIR_TEXTS = (["Café au lait, please.", "the " * 12, "[MASK] is here"],
 def test_ragged_token_ids_pack_as_the_strings_do(tokenizer):
     ids = tokenizer.ragged_token_ids(TEXTS + ["", "Café"], chunk_size=2)
     assert ids.to_list() == tokenizer(TEXTS + ["", "Café"])
+    assert tokenizer.ragged_token_ids([]).to_list() == []
     for preprocessor in (
         fixed(ElectraClassifierPreprocessor, tokenizer),
         longest(ElectraClassifierPreprocessor, tokenizer),

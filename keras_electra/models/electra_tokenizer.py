@@ -467,8 +467,15 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
         epoch, every `predict`), about 0.5-1 s of CPU each time, while this
         eager call reuses the graph optimised once per process. The ids are
         those of `tokenize`.
+
+        Example:
+        >>> tokenizer = ElectraTokenizer()
+        >>> tokenizer.ragged_token_ids(["The quick brown fox.", "Hi"]).to_list()
+        [[1996, 4248, 2829, 4419, 1012], [7632]]
         """
         self._check_vocabulary()
+        if not len(texts):
+            return tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
         parts = [
             self._tokenize_any_shape(
                 tf.constant(list(texts[start : start + chunk_size]),
