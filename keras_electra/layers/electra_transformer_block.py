@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from keras_electra.layers import torch_fast_path
-from keras_electra.layers.numerics import activate
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
@@ -168,7 +167,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(inputs + attended)
         x = ops.cast(x, self.compute_dtype)
-        ffn = activate(self.activation, self.intermediate_dense(x))
+        ffn = self.activation(self.intermediate_dense(x))
         ffn = self.output_dropout(self.output_dense(ffn), training=training)
         outputs = self.output_layer_norm(x + ffn)
         outputs = ops.cast(outputs, self.compute_dtype)

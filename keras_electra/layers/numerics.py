@@ -1,9 +1,6 @@
 """Shared numeric choices of the ELECTRA layers."""
 
-import math
-
 import keras
-from keras import ops
 
 ELECTRA_INITIALIZER_STDDEV = 0.02
 
@@ -46,16 +43,3 @@ class Float32LogitsMixin:
 def gelu_approximate(x):
     """Tanh-approximate GELU (HF `gelu_new`), for checkpoints that use it."""
     return keras.activations.gelu(x, approximate=True)
-
-
-def activate(activation, x):
-    """`activation(x)`; exact GELU as `0.5 x (1 + erf(x / sqrt(2)))` on JAX.
-
-    `jax.nn.gelu(approximate=False)`, behind Keras' exact `gelu` on JAX,
-    computes `erfc`, with an exponential per element: twice the CPU of the
-    `erf` form in XLA (6.7 vs 3.3 ms for 3.1M floats), which is also what
-    PyTorch's and HF's GELU compute. Both are within 1.1e-6 of float64.
-    """
-    if activation is keras.activations.gelu and keras.config.backend() == "jax":
-        return 0.5 * x * (1 + ops.erf(x * (1 / math.sqrt(2))))
-    return activation(x)
