@@ -474,14 +474,11 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
         [[1996, 4248, 2829, 4419, 1012], [7632]]
         """
         self._check_vocabulary()
-        if not len(texts):
-            return tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
         parts = [
-            self._tokenize_any_shape(
-                tf.constant(list(texts[start : start + chunk_size]),
-                            tf.string)
-            )[0]
-            for start in range(0, len(texts), chunk_size)
+            self._tokenize_any_shape(tf.convert_to_tensor(self._canonicalize(
+                list(texts[start : start + chunk_size])
+            )))[0]
+            for start in range(0, max(len(texts), 1), chunk_size)
         ]
         return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
