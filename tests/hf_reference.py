@@ -83,3 +83,41 @@ def hf_forward_kwargs(inputs):
 def max_abs_diff_at_real_positions(ours, theirs, padding_mask):
     mask = np.asarray(padding_mask).astype(bool)
     return float(np.max(np.abs(np.asarray(ours)[mask] - np.asarray(theirs)[mask])))
+
+
+def keras_gradients(model, inputs, readout):
+    """Gradients of `sum(model(inputs, training=True) * readout)`.
+
+    One per trainable weight, in `model.trainable_weights` order, as numpy,
+    through the backend's own autodiff.
+    """
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        def loss(trainable, non_trainable):
+            outputs, _ = model.stateless_call(
+                trainable, non_trainable, inputs, training=True
+            )
+            return (outputs * readout).sum()
+
+        gradients = jax.grad(loss)(
+            [w.value for w in model.trainable_weights],
+            [w.value for w in model.non_trainable_weights],
+        )
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(inputs, training=True) * readout)
+        gradients = tape.gradient(loss, model.trainable_weights)
+    else:
+        tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
+        outputs = model(tensors, training=True)
+        loss = (outputs * torch.from_numpy(readout)).sum()
+        gradients = torch.autograd.grad(
+            loss, [w.value for w in model.trainable_weights]
+        )
+    return [keras.ops.convert_to_numpy(g) for g in gradients]

@@ -7,11 +7,13 @@ from hf_reference import TINY_CONFIGS
 from hf_reference import hf_config
 from hf_reference import hf_forward_kwargs
 from hf_reference import keras_backbone_from_hf
+from hf_reference import keras_gradients
 from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
 from hf_reference import random_hf_model
 
 from keras_electra import ElectraBackbone
+from keras_electra.convert.weight_map import backbone_weights
 
 
 def tiny_backbone(**overrides):
@@ -40,6 +42,33 @@ def test_matches_hf_electra_model(name):
     diff = max_abs_diff_at_real_positions(ours, expected.numpy(),
                                           inputs["padding_mask"])
     assert diff <= 1e-5
+
+
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_gradients_match_hf_electra_model(name):
+    # Training mode without dropout: the backward pass of every weight,
+    # including JAX's own GELU derivative and Dense kernel gradient.
+    config = hf_config(
+        name, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    hf_model = random_hf_model(transformers.ElectraModel, config).train()
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    outputs = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    readout = np.random.default_rng(1).normal(size=tuple(outputs.shape))
+    readout = (readout * inputs["padding_mask"][..., None]).astype("float32")
+    (outputs * torch.from_numpy(readout)).sum().backward()
+    hf_gradients = dict(hf_model.named_parameters())
+    ours = keras_gradients(backbone, inputs, readout)
+    by_variable = {id(w): g for w, g in zip(backbone.trainable_weights, ours)}
+    for weight in backbone_weights(backbone, prefix=""):
+        expected = weight.to_keras(hf_gradients[weight.name].grad.numpy())
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(
+            by_variable[id(weight.variable)], expected, atol=1e-5 * scale,
+            err_msg=weight.name,
+        )
 
 
 @pytest.mark.backend_sensitive

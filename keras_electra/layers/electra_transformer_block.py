@@ -3,7 +3,9 @@ import math
 import keras
 from keras import ops
 
+from keras_electra.layers import jax_fast_path
 from keras_electra.layers import torch_fast_path
+from keras_electra.layers.numerics import activate
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
@@ -74,7 +76,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         head_shape = (None, self.num_heads, self.head_dim)
 
         def dense(name, units):
-            return keras.layers.Dense(
+            return jax_fast_path.Dense(
                 units,
                 kernel_initializer=self.kernel_initializer,
                 dtype=self.dtype_policy,
@@ -167,7 +169,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(inputs + attended)
         x = ops.cast(x, self.compute_dtype)
-        ffn = self.activation(self.intermediate_dense(x))
+        ffn = activate(self.activation, self.intermediate_dense(x))
         ffn = self.output_dropout(self.output_dense(ffn), training=training)
         outputs = self.output_layer_norm(x + ffn)
         outputs = ops.cast(outputs, self.compute_dtype)

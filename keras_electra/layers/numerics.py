@@ -43,3 +43,16 @@ class Float32LogitsMixin:
 def gelu_approximate(x):
     """Tanh-approximate GELU (HF `gelu_new`), for checkpoints that use it."""
     return keras.activations.gelu(x, approximate=True)
+
+
+def activate(activation, x):
+    """`activation(x)`, with exact GELU computed faster on JAX.
+
+    See `jax_fast_path.exact_gelu`; every other activation, and every other
+    backend, calls `activation` itself.
+    """
+    if activation is not keras.activations.gelu or keras.config.backend() != "jax":
+        return activation(x)
+    from keras_electra.layers import jax_fast_path
+
+    return jax_fast_path.exact_gelu(x)
