@@ -173,6 +173,20 @@ def test_reduced_precision_builds_and_runs(dtype):
     assert diff < 0.1  # bfloat16 keeps ~3 significant digits.
 
 
+@pytest.mark.backend_sensitive
+def test_int8_quantization_reaches_every_block_projection():
+    backbone = tiny_backbone()
+    inputs = padded_batch(hf_config("factorized", vocab_size=50), length=12)
+    before = numpy_out(backbone, inputs)
+    backbone.quantize("int8")
+    for block in backbone.transformer_layers:
+        for layer in block._dense_layers():
+            assert layer.quantization_mode == "int8", layer.name
+    after = numpy_out(backbone, inputs)
+    diff = max_abs_diff_at_real_positions(after, before, inputs["padding_mask"])
+    assert 0 < diff < 0.1
+
+
 def test_training_dropout_path_runs_and_differs_from_inference():
     backbone = tiny_backbone(dropout=0.5)
     inputs = padded_batch(hf_config("factorized", vocab_size=50), length=12)

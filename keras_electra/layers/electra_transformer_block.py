@@ -84,7 +84,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
             )
 
         def projection(name):
-            return keras.layers.EinsumDense(
+            return jax_fast_path.EinsumDense(
                 "btd,dnh->btnh",
                 output_shape=head_shape,
                 bias_axes="nh",
@@ -108,7 +108,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         self.query_dense = projection("query")
         self.key_dense = projection("key")
         self.value_dense = projection("value")
-        self.attention_output_dense = keras.layers.EinsumDense(
+        self.attention_output_dense = jax_fast_path.EinsumDense(
             "btnh,nhd->btd",
             output_shape=(None, hidden_dim),
             bias_axes="d",
