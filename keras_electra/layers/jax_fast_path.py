@@ -134,8 +134,8 @@ class _SameVariables:
     """Keras quantizes only its own Dense classes unless `type_check=False`;
     these change `call` alone, so they quantize as their parents do."""
 
-    def quantize(self, mode=None, type_check=True, config=None):
-        super().quantize(mode, type_check=False, config=config)
+    def quantize(self, mode=None, type_check=True, **kwargs):
+        super().quantize(mode, type_check=False, **kwargs)
 
 
 def _finish(layer, x):
