@@ -83,7 +83,7 @@ def _gelu():
 
 
 def exact_gelu(x):
-    """Exact (erf) GELU of a JAX array; half precision is computed in float32."""
+    """Exact (erf) GELU of a JAX array; half precision computes in float32."""
     return ops.cast(_gelu()(ops.cast(x, "float32")), x.dtype)
 
 
@@ -197,5 +197,5 @@ class EinsumDense(_SameVariables, keras.layers.EinsumDense):
             ops.reshape(inputs, leading + (rows,)),
             ops.reshape(kernel, (rows, -1)),
         )
-        product = ops.reshape(product, leading + tuple(kernel.shape[contracted:]))
-        return _finish(self, product)
+        outputs = leading + tuple(kernel.shape[contracted:])
+        return _finish(self, ops.reshape(product, outputs))

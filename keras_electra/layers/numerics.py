@@ -51,7 +51,9 @@ def activate(activation, x):
     See `jax_fast_path.exact_gelu`; every other activation, and every other
     backend, calls `activation` itself.
     """
-    if activation is not keras.activations.gelu or keras.config.backend() != "jax":
+    if activation is not keras.activations.gelu:
+        return activation(x)
+    if keras.config.backend() != "jax":
         return activation(x)
     from keras_electra.layers import jax_fast_path
 
