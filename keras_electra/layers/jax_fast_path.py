@@ -17,8 +17,9 @@ forms XLA is given. Two of them cost an ELECTRA-Small training step
   `EinsumDense` uses it too, which also stops XLA from copying the
   attention output kernel into another layout on every call.
 
-Both compute the same values as the Keras path (the GELU within 2e-6 of
-float64, as `jax.nn`'s is within 4e-7; the products exactly), use only
+Both compute what the Keras path computes (the GELU within 2e-6 of
+float64, as `jax.nn`'s is within 4e-7; the products as plain float32
+matrix products, the einsums' up to summation order), use only
 plain HLO operations (so JAX-to-TF export still serves), and apply only on
 the JAX backend.
 """

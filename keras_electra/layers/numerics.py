@@ -51,10 +51,8 @@ def activate(activation, x):
     See `jax_fast_path.exact_gelu`; every other activation, and every other
     backend, calls `activation` itself.
     """
-    if activation is not keras.activations.gelu:
-        return activation(x)
-    if keras.config.backend() != "jax":
-        return activation(x)
-    from keras_electra.layers import jax_fast_path
+    if activation is keras.activations.gelu and keras.config.backend() == "jax":
+        from keras_electra.layers import jax_fast_path
 
-    return jax_fast_path.exact_gelu(x)
+        return jax_fast_path.exact_gelu(x)
+    return activation(x)
