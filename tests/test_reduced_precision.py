@@ -117,3 +117,87 @@ def test_predict_on_batch_skips_the_sub_layer_calls(monkeypatch):
     )
     np.testing.assert_array_equal(backbone.predict_on_batch(batch()), expected)
     assert not called
+
+
+def predict_and_hf(backbone, hf_model, inputs):
+    import torch
+    from hf_reference import hf_forward_kwargs
+
+    with torch.no_grad():
+        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    ours = backbone.predict_on_batch(inputs).astype("float32")
+    return max_abs_diff_at_real_positions(
+        ours, expected.numpy(), inputs["padding_mask"]
+    )
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+def test_packed_kernels_follow_every_weight_change():
+    # Inference runs oneDNN-packed copies of the kernels, made once and
+    # kept: loading other weights and an optimizer step must reach them.
+    import transformers
+    from hf_reference import hf_config
+    from hf_reference import keras_backbone_from_hf
+    from hf_reference import padded_batch
+    from hf_reference import random_hf_model
+    from hf_reference import state_dict_numpy
+
+    from keras_electra.convert.weight_map import assign_weights
+    from keras_electra.convert.weight_map import backbone_weights
+
+    config = hf_config("factorized")
+    first = random_hf_model(transformers.ElectraModel, config, seed=0)
+    second = random_hf_model(transformers.ElectraModel, config, seed=1)
+    backbone = keras_backbone_from_hf(first, prefix="")
+    inputs = padded_batch(config)
+    assert predict_and_hf(backbone, first, inputs) <= 1e-5
+    assert torch_fast_path._PACKED, "predict_on_batch did not pack"
+    assign_weights(backbone_weights(backbone, ""), state_dict_numpy(second))
+    assert predict_and_hf(backbone, second, inputs) <= 1e-5
+
+    before = backbone.predict_on_batch(inputs)
+    backbone.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    backbone.train_on_batch(inputs, np.ones_like(before))
+    after = backbone.predict_on_batch(inputs)
+    unpacked = keras.ops.convert_to_numpy(backbone(inputs, training=False))
+    assert np.abs(after - before).max() > 1e-2
+    np.testing.assert_allclose(after, unpacked, atol=1e-5)
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.1)]
+)
+def test_written_out_attention_matches_hf_at_length_128(
+    monkeypatch, dtype, tolerance
+):
+    # bfloat16 inference at lengths 128-256 writes attention out (faster
+    # than SDPA on CPU); float32 is forced onto that path to check it at
+    # HF's precision, padding included.
+    import transformers
+    from hf_reference import hf_config
+    from hf_reference import keras_backbone_from_hf
+    from hf_reference import padded_batch
+    from hf_reference import random_hf_model
+
+    config = hf_config("factorized", max_position_embeddings=128)
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    if dtype == "bfloat16":
+        backbone = keras_electra.ElectraBackbone.from_config(
+            {**backbone.get_config(), "dtype": "bfloat16"}
+        )
+        backbone.set_weights(keras_backbone_from_hf(hf_model, "").get_weights())
+    explicit = torch_fast_path._explicit_attention
+    written_out = []
+
+    def record(query, dropout):
+        written_out.append(dtype == "float32" or explicit(query, dropout))
+        return written_out[-1]
+
+    monkeypatch.setattr(torch_fast_path, "_explicit_attention", record)
+    inputs = padded_batch(config, batch=3, length=128)
+    assert predict_and_hf(backbone, hf_model, inputs) <= tolerance
+    assert written_out and all(written_out)
