@@ -16,6 +16,14 @@ included: inside the layer's autocast scope `variable.value` is already the
 compute dtype) with plain (not LoRA or quantized) sub-layers. Everything
 else (TensorFlow and JAX, which compile the whole step anyway, quantized
 policies, symbolic builds, causal masks and caches) takes the Keras path.
+
+Inference on an x86 CPU (no autograd, float32 or bfloat16) multiplies by
+oneDNN-packed copies of the kernels, the query, key and value kernels side
+by side as one: made on the first call, kept until the weights change
+(their tensor versions), and costing one extra copy of the block weights
+in memory. In float32 that changes the summation order of the matmuls
+(within 5e-6 of HF on ELECTRA-Small); in bfloat16 the results are the same
+bits as unpacked.
 """
 
 import math
