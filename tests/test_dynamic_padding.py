@@ -279,9 +279,9 @@ def test_in_memory_texts_are_tokenized_before_tf_data(tokenizer,
     calls = []
     tokenize = ElectraTokenizer._tokenize_any_shape
 
-    def spy(self, inputs):
+    def spy(self, inputs, **kwargs):
         calls.append(tf.executing_eagerly())
-        return tokenize(self, inputs)
+        return tokenize(self, inputs, **kwargs)
 
     monkeypatch.setattr(ElectraTokenizer, "_tokenize_any_shape", spy)
     found = classifier.predict(texts, batch_size=2, verbose=0)

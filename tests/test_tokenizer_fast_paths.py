@@ -144,7 +144,7 @@ def test_eager_and_tf_data_calls_trace_once_and_agree():
     nested = to_list(tokenizer([texts[:2], texts[2:4]]))
     assert nested == [hf_ids[:2], hf_ids[2:4]]
     function = _traced_tokenize_flat(
-        tokenizer._word_piece_key, tokenizer._tokenize_options()
+        tokenizer._word_piece_key, tokenizer._tokenize_options(), False
     )
     # Several batch sizes and ranks, one trace.
     assert function.experimental_get_tracing_count() == 1
