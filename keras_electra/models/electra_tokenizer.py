@@ -98,11 +98,12 @@ def _word_piece_model(vocabulary, suffix_indicator, oov_token, max_chars):
 
 @functools.lru_cache(maxsize=16)
 def _traced_tokenize_flat(word_piece_key, options, with_offsets):
-    """`_tokenize_flat` as one `tf.function` per vocabulary and options,
-    shared by every tokenizer that has them, and called by tf.data's and
-    serving's traces rather than traced again. Tracing the normaliser takes
-    about 4 s: once per process, not once per tokenizer or dataset. Eager
-    calls of the ops one by one took about 11 times the CPU of the graph.
+    """`_tokenize_flat` as one `tf.function` per vocabulary, options and
+    `with_offsets`, shared by every tokenizer that has them, and called by
+    tf.data's and serving's traces rather than traced again. Tracing the
+    normaliser takes about 4 s: once per process, not once per tokenizer or
+    dataset. Eager calls of the ops one by one took about 11 times the CPU
+    of the graph.
 
     Without offsets the function returns `(ids,)` and its graph leaves the
     offset arithmetic out: 73 against 101-107 us of CPU per bundled review
