@@ -402,28 +402,24 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
             raise _string_input_error(inputs)
         if inputs.dtype != tf.string:
             raise _string_input_error(inputs)
+        unbatched = False
+        if not isinstance(inputs, tf.RaggedTensor):
+            rank = inputs.shape.rank
+            if rank is None:
+                raise ValueError(
+                    "`ElectraTokenizer` needs inputs of known rank."
+                )
+            unbatched = rank == 0
+            if rank > 1:
+                inputs = tf.RaggedTensor.from_tensor(inputs)
         if isinstance(inputs, tf.RaggedTensor):
             flat = self._tokenize_flat_any_mode(
                 inputs.flat_values, with_offsets
             )
             outputs = [inputs.with_flat_values(x) for x in flat]
-            unbatched = False
         else:
-            rank = inputs.shape.rank
-            unbatched = rank == 0
-            if rank is None:
-                raise ValueError(
-                    "`ElectraTokenizer` needs inputs of known rank."
-                )
-            if rank <= 1:
-                flat = tf.reshape(inputs, [-1])
-                outputs = list(self._tokenize_flat_any_mode(flat, with_offsets))
-            else:
-                ragged = tf.RaggedTensor.from_tensor(inputs)
-                flat = self._tokenize_flat_any_mode(
-                    ragged.flat_values, with_offsets
-                )
-                outputs = [ragged.with_flat_values(x) for x in flat]
+            flat = tf.reshape(inputs, [-1])
+            outputs = list(self._tokenize_flat_any_mode(flat, with_offsets))
         if is_string_dtype(self.compute_dtype):
             vocab = tf.constant(self.vocabulary)
             outputs[0] = tf.ragged.map_flat_values(tf.gather, vocab, outputs[0])
