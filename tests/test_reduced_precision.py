@@ -190,10 +190,11 @@ def test_written_out_attention_matches_hf_at_length_128(
     hf_model = random_hf_model(transformers.ElectraModel, config)
     backbone = keras_backbone_from_hf(hf_model, prefix="")
     if dtype == "bfloat16":
+        weights = backbone.get_weights()
         backbone = keras_electra.ElectraBackbone.from_config(
             {**backbone.get_config(), "dtype": "bfloat16"}
         )
-        backbone.set_weights(keras_backbone_from_hf(hf_model, "").get_weights())
+        backbone.set_weights(weights)
     explicit = torch_fast_path._explicit_attention
     written_out = []
 
