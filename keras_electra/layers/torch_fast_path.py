@@ -90,40 +90,17 @@ def _kernel(layer):
 
 def _linear(x, layer, in_features, read):
     """`layer(x)` of a Dense or EinsumDense with a bias, as one matmul."""
-    return _projections(x, (layer,), in_features, read)[0]
-
-
-def _projections(x, layers, in_features, read):
-    """`[layer(x) for layer in layers]`, as one packed matmul if possible.
-
-    One 32 x 256 x 768 bfloat16 matmul took 98 us where three of
-    256 columns took 161 (one core); at 1024 rows it made no difference.
-    """
-    import torch
     import torch.nn.functional as F
 
-    if read is not _read_tensor or not _packs(x):
-        return [
-            F.linear(
-                x,
-                read(_kernel(layer)).reshape(in_features, -1).t(),
-                read(layer.bias).reshape(-1),
-            )
-            for layer in layers
-        ]
-    kernel, bias = _packed(layers, in_features)
-    fused = torch.ops.mkldnn._linear_pointwise(x, kernel, bias, "none", [], "")
-    return fused.split([math.prod(layer.bias.shape) for layer in layers], -1)
+    return F.linear(
+        x,
+        read(_kernel(layer)).reshape(in_features, -1).t(),
+        read(layer.bias).reshape(-1),
+    )
 
 
 # Where the packed matmul was measured; oneDNN on other CPUs may lack it.
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
-
-# id(first kernel tensor) -> (weak references to the kernels and biases,
-# their versions, packed kernel, bias). Keyed by id: tensors compare
-# elementwise. The weak references drop the entry, packed copy included,
-# when one of those tensors is freed.
-_PACKED = {}
 
 
 def _packs(x):
@@ -147,38 +124,67 @@ def _packs(x):
     )
 
 
-def _packed(layers, in_features):
+def _infers_packed(layer, x, training):
+    """Whether `layer` may run on the frozen, packed copy of its weights."""
+    return not training and _packs(x) and _reader(layer) is _read_tensor
+
+
+# layer -> (its variables, weak references to their tensors, the tensors'
+# versions, what `_frozen` made of them). Weak keys and references: a
+# freed layer drops its entry, and a replaced tensor is noticed.
+_FROZEN = weakref.WeakKeyDictionary()
+
+
+def _frozen(layer, make):
+    """`make(layer)`, made again only after one of its weights changed.
+
+    An optimizer step, `assign` and loading weights update the tensors in
+    place, which bumps their versions; `_initialize` replaces them. Checking
+    the variables' tensors costs microseconds where reading them through the
+    sub-layers and packing them again costs a millisecond per forward.
+    """
+    entry = _FROZEN.get(layer)
+    if entry is not None:
+        variables, references, versions, made = entry
+        tensors = [variable._value for variable in variables]
+        if [tensor._version for tensor in tensors] == versions and all(
+            reference() is tensor
+            for reference, tensor in zip(references, tensors)
+        ):
+            return made
+    variables = layer.weights
+    tensors = [variable._value for variable in variables]
+    made = make(layer)
+    _FROZEN[layer] = (
+        variables,
+        [weakref.ref(tensor) for tensor in tensors],
+        [tensor._version for tensor in tensors],
+        made,
+    )
+    return made
+
+
+def _pack(layers, in_features):
     """The kernels of `layers` side by side, packed, and their biases.
 
-    Made again after any in-place update of one of them (an optimizer
-    step, `assign`, loading weights): those bump the tensors' versions.
+    One 32 x 256 x 768 bfloat16 matmul took 98 us where three of 256
+    columns took 161 (one core); at 1024 rows it made no difference.
     """
     import torch
 
-    tensors = [
-        variable._value
+    kernels = [
+        _kernel(layer)._value.detach().reshape(in_features, -1).t()
         for layer in layers
-        for variable in (_kernel(layer), layer.bias)
     ]
-    versions = [tensor._version for tensor in tensors]
-    key = id(tensors[0])
-    entry = _PACKED.get(key)
-    if (
-        entry
-        and entry[1] == versions
-        and all(ref() is t for ref, t in zip(entry[0], tensors))
-    ):
-        return entry[2], entry[3]
-    kernels = [t.detach().reshape(in_features, -1).t() for t in tensors[::2]]
-    kernel = torch.ops.mkldnn._reorder_linear_weight(torch.cat(kernels))
-    bias = torch.cat([t.detach().reshape(-1) for t in tensors[1::2]])
+    bias = torch.cat([layer.bias._value.detach().reshape(-1) for layer in layers])
+    return torch.ops.mkldnn._reorder_linear_weight(torch.cat(kernels)), bias
 
-    def forget(_):
-        _PACKED.pop(key, None)
 
-    references = [weakref.ref(t, forget) for t in tensors]
-    _PACKED[key] = (references, versions, kernel, bias)
-    return kernel, bias
+def _packed_linear(x, packed):
+    import torch
+
+    kernel, bias = packed
+    return torch.ops.mkldnn._linear_pointwise(x, kernel, bias, "none", [], "")
 
 
 def _layer_norm(x, layer, read):
@@ -190,15 +196,22 @@ def _layer_norm(x, layer, read):
 
 
 def _activation(x, activation):
+    return _torch_activation(activation)(x)
+
+
+def _torch_activation(activation):
+    """The torch function computing `activation`, or `activation` itself."""
+    import functools
+
     import torch.nn.functional as F
 
     from keras_electra.layers.numerics import gelu_approximate
 
     if activation is keras.activations.gelu:
-        return F.gelu(x)
+        return F.gelu
     if activation is gelu_approximate:
-        return F.gelu(x, approximate="tanh")
-    return activation(x)
+        return functools.partial(F.gelu, approximate="tanh")
+    return activation
 
 
 def attention_mask(padding_mask):
@@ -226,6 +239,9 @@ class _PreparedMask:
 
 def transformer_block(block, inputs, padding_mask, training):
     """`ElectraTransformerBlock.call` without a causal mask or cache."""
+    mask = attention_mask(padding_mask)
+    if _infers_packed(block.query_dense, inputs, training):
+        return _inference_block(_frozen(block, _freeze_block), inputs, mask)
     import torch
     import torch.nn.functional as F
 
@@ -237,15 +253,9 @@ def transformer_block(block, inputs, padding_mask, training):
 
     read = _reader(block.query_dense)
     query, key, value = (
-        split_heads(x)
-        for x in _projections(
-            inputs,
-            (block.query_dense, block.key_dense, block.value_dense),
-            hidden,
-            read,
-        )
+        split_heads(_linear(inputs, dense, hidden, read))
+        for dense in (block.query_dense, block.key_dense, block.value_dense)
     )
-    mask = attention_mask(padding_mask)
     scale = 1.0 / math.sqrt(head_dim)
     if _explicit_attention(query, training and block.dropout > 0):
         scores = torch.matmul(query, key.transpose(-1, -2)) * scale
@@ -267,6 +277,59 @@ def transformer_block(block, inputs, padding_mask, training):
     ffn = _linear(ffn, block.output_dense, block.intermediate_dim, read)
     ffn = block.output_dropout.call(ffn, training=training)
     return _layer_norm(x + ffn, block.output_layer_norm, read)
+
+
+def _freeze_block(block):
+    """What `_inference_block` reads: packed kernels, norms, sizes."""
+    hidden = block.num_heads * block.head_dim
+
+    def norm(layer):
+        return layer.gamma._value, layer.beta._value, layer.epsilon
+
+    attention = (block.query_dense, block.key_dense, block.value_dense)
+    return (
+        block.num_heads,
+        _pack(attention, hidden),
+        _pack((block.attention_output_dense,), hidden),
+        norm(block.attention_layer_norm),
+        _pack((block.intermediate_dense,), hidden),
+        _torch_activation(block.activation),
+        _pack((block.output_dense,), block.intermediate_dim),
+        norm(block.output_layer_norm),
+    )
+
+
+def _inference_block(frozen, inputs, mask):
+    """`transformer_block` without dropout, from `_freeze_block`'s copies.
+
+    Python between the kernels was a third of a bfloat16 ELECTRA-Small
+    forward at 1 x 32; here it is read from one tuple.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    heads, qkv, output, norm, intermediate, activation, down, last = frozen
+    batch, length, hidden = inputs.shape
+    query, key, value = (
+        _packed_linear(inputs, qkv)
+        .view(batch, length, 3, heads, hidden // heads)
+        .permute(2, 0, 3, 1, 4)
+    )
+    scale = 1.0 / math.sqrt(hidden // heads)
+    if _explicit_attention(query, False):
+        scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+        if mask is not None:
+            scores = scores.masked_fill(~mask, -1e9)
+        context = torch.matmul(torch.softmax(scores, dim=-1), value)
+    else:
+        context = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, scale=scale
+        )
+    context = context.transpose(1, 2).reshape(batch, length, hidden)
+    x = inputs + _packed_linear(context, output)
+    x = F.layer_norm(x, (hidden,), *norm)
+    ffn = activation(_packed_linear(x, intermediate))
+    return F.layer_norm(x + _packed_linear(ffn, down), (hidden,), *last)
 
 
 def _explicit_attention(query, dropout):
@@ -303,8 +366,19 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
     x = _layer_norm(x, layer.layer_norm, _read_value)
     x = layer.dropout_layer.call(x, training=training)
     if layer.projection is not None:
-        x = _linear(x, layer.projection, layer.embedding_dim, _read_value)
+        x = _project(x, layer.projection, training)
     return x.to(_torch_dtype(layer.compute_dtype))
+
+
+def _project(x, dense, training):
+    in_features = _kernel(dense).shape[0]
+    if _infers_packed(dense, x, training):
+        return _packed_linear(x, _frozen(dense, _pack_dense))
+    return _linear(x, dense, in_features, _read_value)
+
+
+def _pack_dense(dense):
+    return _pack((dense,), _kernel(dense).shape[0])
 
 
 def _torch_dtype(name):
@@ -337,7 +411,13 @@ def backbone(model, inputs, training):
         model.embeddings, token_ids, inputs["segment_ids"], 0, training
     )
     mask = _PreparedMask(inputs["padding_mask"])
-    for block in model.transformer_layers:
+    blocks = model.transformer_layers
+    if blocks and _infers_packed(blocks[0].query_dense, x, training):
+        # One check for all blocks: `_applies_everywhere` saw one policy.
+        for block in blocks:
+            x = _inference_block(_frozen(block, _freeze_block), x, mask.mask)
+        return x
+    for block in blocks:
         x = transformer_block(block, x, mask, training)
     return x
 
