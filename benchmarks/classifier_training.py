@@ -23,9 +23,12 @@ the HF forward and loss under `torch.autocast("cpu", dtype=torch.bfloat16)`
 backbone with `dtype="mixed_bfloat16"` (float32 variables, bfloat16
 compute, float32 logits and loss). Both keep float32 weights and optimizer.
 
-Extra variant: `keras-<backend>-heap` runs the child with `HEAP_ENV`
-(glibc `malloc` keeps freed memory in one heap instead of unmapping it), the
-setting the README recommends for JAX on CPU.
+Extra variants for JAX on CPU, whose step faults in a fresh temporary
+buffer: `keras-<backend>-heap` runs the child with `HEAP_ENV` (glibc
+`malloc` keeps freed memory in one heap instead of unmapping it), and
+`keras-<backend>-thp` with `THP_ENV` (glibc asks for transparent huge pages
+for the memory it maps: one page fault per 2 MiB instead of per 4 KiB,
+where the kernel's THP mode is `madvise` or `always`).
 
 Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
@@ -81,6 +84,9 @@ HEAP_ENV = {
     "MALLOC_MMAP_MAX_": "0",
     "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
 }
+# glibc >= 2.35: `madvise(MADV_HUGEPAGE)` on the memory malloc maps.
+THP_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+ENVIRONMENTS = {"heap": HEAP_ENV, "thp": THP_ENV}
 LEARNING_RATE = 5e-5
 WEIGHT_DECAY = 0.01
 EPSILON = 1e-6
@@ -97,7 +103,7 @@ def parse_variant(name):
     if parts[1] not in ("tensorflow", "jax", "torch"):
         raise ValueError(f"unknown backend in variant {name!r}")
     option = parts[2] if len(parts) == 3 else None
-    if option not in (None, "adamw", "bf16", "heap"):
+    if option not in (None, "adamw", "bf16", *ENVIRONMENTS):
         raise ValueError(f"unknown option in variant {name!r}")
     return "keras", parts[1], option
 
@@ -380,8 +386,7 @@ def main(argv=None):
             threads=args.threads,
         )
         env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
-        if option == "heap":
-            env.update(HEAP_ENV)
+        env.update(ENVIRONMENTS.get(option, {}))
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
