@@ -108,7 +108,9 @@ def test_torch_fast_path_matches_the_keras_layers(
 
 @on_torch_only
 @pytest.mark.backend_sensitive
-@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.05)])
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.05)]
+)
 def test_a_block_called_without_autograd_matches_the_keras_layers(
     monkeypatch, dtype, tolerance
 ):

@@ -176,7 +176,8 @@ def _pack(layers, in_features):
         _kernel(layer)._value.detach().reshape(in_features, -1).t()
         for layer in layers
     ]
-    bias = torch.cat([layer.bias._value.detach().reshape(-1) for layer in layers])
+    biases = [layer.bias._value.detach().reshape(-1) for layer in layers]
+    bias = torch.cat(biases)
     return torch.ops.mkldnn._reorder_linear_weight(torch.cat(kernels)), bias
 
 
