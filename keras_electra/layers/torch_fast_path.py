@@ -26,6 +26,7 @@ in memory. In float32 that changes the summation order of the matmuls
 results are the same bits as unpacked.
 """
 
+import functools
 import math
 import platform
 import weakref
@@ -243,9 +244,6 @@ def transformer_block(block, inputs, padding_mask, training):
     mask = attention_mask(padding_mask)
     if _infers_packed(block.query_dense, inputs, training):
         return _inference_block(_frozen(block, _freeze_block), inputs, mask)
-    import torch
-    import torch.nn.functional as F
-
     batch, length, hidden = inputs.shape
     heads, head_dim = block.num_heads, block.head_dim
 
@@ -257,18 +255,12 @@ def transformer_block(block, inputs, padding_mask, training):
         split_heads(_linear(inputs, dense, hidden, read))
         for dense in (block.query_dense, block.key_dense, block.value_dense)
     )
-    scale = 1.0 / math.sqrt(head_dim)
-    if _explicit_attention(query, training and block.dropout > 0):
-        scores = torch.matmul(query, key.transpose(-1, -2)) * scale
-        if mask is not None:
-            scores = scores.masked_fill(~mask, -1e9)
-        probs = torch.softmax(scores, dim=-1)
-        probs = block.attention_probs_dropout.call(probs, training=training)
-        context = torch.matmul(probs, value)
-    else:
-        context = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, scale=scale
+    dropout = None
+    if training and block.dropout > 0:
+        dropout = functools.partial(
+            block.attention_probs_dropout.call, training=training
         )
+    context = _attend(query, key, value, mask, dropout)
     context = context.transpose(1, 2).reshape(batch, length, hidden)
     attended = _linear(context, block.attention_output_dense, hidden, read)
     attended = block.attention_dropout.call(attended, training=training)
@@ -306,7 +298,6 @@ def _inference_block(frozen, inputs, mask):
     Python between the kernels was a third of a bfloat16 ELECTRA-Small
     forward at 1 x 32; here it is read from one tuple.
     """
-    import torch
     import torch.nn.functional as F
 
     heads, qkv, output, norm, intermediate, activation, down, last = frozen
@@ -316,21 +307,32 @@ def _inference_block(frozen, inputs, mask):
         .view(batch, length, 3, heads, hidden // heads)
         .permute(2, 0, 3, 1, 4)
     )
-    scale = 1.0 / math.sqrt(hidden // heads)
-    if _explicit_attention(query, False):
-        scores = torch.matmul(query, key.transpose(-1, -2)) * scale
-        if mask is not None:
-            scores = scores.masked_fill(~mask, -1e9)
-        context = torch.matmul(torch.softmax(scores, dim=-1), value)
-    else:
-        context = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, scale=scale
-        )
+    context = _attend(query, key, value, mask, None)
     context = context.transpose(1, 2).reshape(batch, length, hidden)
     x = inputs + _packed_linear(context, output)
     x = F.layer_norm(x, (hidden,), *norm)
     ffn = activation(_packed_linear(x, intermediate))
     return F.layer_norm(x + _packed_linear(ffn, down), (hidden,), *last)
+
+
+def _attend(query, key, value, mask, dropout):
+    """Scaled dot-product attention of `(batch, heads, length, head_dim)`
+    tensors; `dropout` (None for none) is applied to the probabilities."""
+    import torch
+    import torch.nn.functional as F
+
+    scale = 1.0 / math.sqrt(query.shape[-1])
+    if not _explicit_attention(query, dropout is not None):
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, scale=scale
+        )
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -1e9)
+    probs = torch.softmax(scores, dim=-1)
+    if dropout is not None:
+        probs = dropout(probs)
+    return torch.matmul(probs, value)
 
 
 def _explicit_attention(query, dropout):
