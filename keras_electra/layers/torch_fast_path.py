@@ -203,8 +203,6 @@ def _activation(x, activation):
 
 def _torch_activation(activation):
     """The torch function computing `activation`, or `activation` itself."""
-    import functools
-
     import torch.nn.functional as F
 
     from keras_electra.layers.numerics import gelu_approximate
