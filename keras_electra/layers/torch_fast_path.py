@@ -372,10 +372,9 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
 
 
 def _project(x, dense, training):
-    in_features = _kernel(dense).shape[0]
     if _infers_packed(dense, x, training):
         return _packed_linear(x, _frozen(dense, _pack_dense))
-    return _linear(x, dense, in_features, _read_value)
+    return _linear(x, dense, _kernel(dense).shape[0], _read_value)
 
 
 def _pack_dense(dense):
