@@ -122,3 +122,51 @@ def test_classification_head_uses_first_token_and_float32_logits():
     np.testing.assert_array_equal(to_numpy(head(changed)), to_numpy(out))
     clone = clone_layer(head)
     assert clone.get_config() == head.get_config()
+
+
+def reference_attention(query, key, value, mask, scale):
+    """Softmax attention in float64; masked keys get -1e9, as in HF."""
+    q, k, v = (np.asarray(t, "float64") for t in (query, key, value))
+    scores = np.einsum("bqnh,bknh->bnqk", q, k) * scale
+    scores = np.where(mask, scores, -1e9)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    return np.einsum("bnqk,bknh->bqnh", probs, v)
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="the JAX form of attention"
+)
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("bfloat16", 0.03)])
+def test_jax_attention_matches_softmax_attention(dtype, atol):
+    import jax
+    import jax.numpy as jnp
+
+    from keras_electra.layers import jax_fast_path
+
+    rng = np.random.default_rng(0)
+    query, key, value = rng.normal(size=(3, 2, 5, 3, 4)).astype("float32")
+    # The second sequence masks every key: it attends uniformly.
+    mask = np.array([[1, 1, 1, 0, 0], [0] * 5], bool)[:, None, None, :]
+    expected = reference_attention(query, key, value, mask, 0.5)
+
+    def attention(q, k, v, dropout=None):
+        q, k, v = (jnp.asarray(t, dtype) for t in (q, k, v))
+        out = jax_fast_path.attention(q, k, v, mask, 0.5, dropout)
+        assert out.dtype == dtype
+        return out.astype("float32")
+
+    late = attention(query, key, value)
+    # An identity "dropout" selects the softmax-first form used in training.
+    softmax_first = attention(query, key, value, dropout=lambda p: p)
+    for out in (late, softmax_first):
+        np.testing.assert_allclose(np.asarray(out), expected, atol=atol)
+    if dtype == "float32":
+        readout = rng.normal(size=expected.shape).astype("float32")
+        grads = [
+            jax.grad(lambda *t, d=d: jnp.vdot(attention(*t, d), readout),
+                     argnums=(0, 1, 2))(query, key, value)
+            for d in (None, lambda p: p)
+        ]
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
