@@ -216,7 +216,9 @@ class ElectraTransformerBlock(keras.layers.Layer):
                 dropout = functools.partial(
                     self.attention_probs_dropout, training=True
                 )
-            return jax_fast_path.attention(query, key, value, mask, scale, dropout)
+            return jax_fast_path.attention(
+                query, key, value, mask, scale, dropout
+            )
         if not (training and self.dropout > 0):
             return ops.dot_product_attention(
                 query, key, value, mask=mask, scale=scale

@@ -116,7 +116,8 @@ def attention(query, key, value, mask, scale, dropout=None):
         ) / weights.sum(-1, keepdims=True)
     else:
         probs = dropout(jax.nn.softmax(scores, axis=-1))
-        context = jnp.einsum("bnqk,bnkh->bnqh", probs.astype(value.dtype), value)
+        probs = probs.astype(value.dtype)
+        context = jnp.einsum("bnqk,bnkh->bnqh", probs, value)
     return jnp.swapaxes(context.astype(value.dtype), 1, 2)
 
 
