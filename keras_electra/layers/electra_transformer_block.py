@@ -210,16 +210,17 @@ class ElectraTransformerBlock(keras.layers.Layer):
 
     def _attend(self, query, key, value, mask, training):
         scale = 1.0 / math.sqrt(self.head_dim)
+        drops = training and self.dropout > 0
         if keras.config.backend() == "jax":
             dropout = None
-            if training and self.dropout > 0:
+            if drops:
                 dropout = functools.partial(
                     self.attention_probs_dropout, training=True
                 )
             return jax_fast_path.attention(
                 query, key, value, mask, scale, dropout
             )
-        if not (training and self.dropout > 0):
+        if not drops:
             return ops.dot_product_attention(
                 query, key, value, mask=mask, scale=scale
             )
