@@ -9,16 +9,19 @@ from keras_electra.layers.electra_transformer_block import (
 )
 from keras_electra.models.electra_layout_map import electra_layout_map
 from keras_electra.models.input_checks import check_backbone_inputs
+from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraBackbone(ElectraPresetMixin, Backbone):
+class ElectraBackbone(ElectraPresetMixin, JaxPredictOnBatchMixin, Backbone):
     """The ELECTRA encoder: factorized embeddings and a transformer stack.
 
     Numerically identical to HF transformers' `ElectraModel` (and Google's
     release): embeddings at `embedding_dim`, projected to `hidden_dim` when
     the two differ, post-LayerNorm transformer blocks with exact (erf) GELU,
     no pooler. Returns the `(batch, length, hidden_dim)` sequence output.
+    On JAX, `predict_on_batch` skips Keras' copy of every variable in and
+    out of the compiled step (`JaxPredictOnBatchMixin`).
 
     Args:
         vocabulary_size: int. Size of the WordPiece vocabulary.

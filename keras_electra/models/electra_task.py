@@ -10,6 +10,7 @@ from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.distributable_batches import distributable
 from keras_electra.models.electra_preprocessor import is_token_ids
 from keras_electra.models.input_checks import check_sequence_fits
+from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
 from keras_electra.models.text_inputs import check_label_count
@@ -17,7 +18,7 @@ from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import is_raw_batch
 
 
-class ElectraTask(ElectraPresetMixin, Task, Functional):
+class ElectraTask(ElectraPresetMixin, JaxPredictOnBatchMixin, Task, Functional):
     """Base class of keras_electra's tasks: keras-hub's `Task`, plus
 
     - `from_preset`, `presets` and atomic `save_to_preset` for every ELECTRA
@@ -28,6 +29,8 @@ class ElectraTask(ElectraPresetMixin, Task, Functional):
     - a `fit` that reshuffles in-memory inputs every epoch (keras-hub's
       turns them into a dataset that Keras does not shuffle);
     - preprocessed batches that Keras' distribution engines accept;
+    - on JAX, a `predict_on_batch` that does not copy every variable in and
+      out of the compiled step (`JaxPredictOnBatchMixin`);
     - `.keras` files that reload compiled as saved, through the task's own
       `compile()`.
 

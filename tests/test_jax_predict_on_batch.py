@@ -1,0 +1,141 @@
+import keras
+import numpy as np
+import pytest
+import torch
+import transformers
+from hf_reference import hf_config
+from hf_reference import hf_forward_kwargs
+from hf_reference import keras_backbone_from_hf
+from hf_reference import max_abs_diff_at_real_positions
+from hf_reference import padded_batch
+from hf_reference import random_hf_model
+
+from keras_electra import ElectraBackbone
+from keras_electra import ElectraClassifier
+from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
+
+jax_only = pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="JAX's own predict_on_batch"
+)
+LEAN_STEP = "_electra_lean_predict_step"
+
+
+def tiny_backbone():
+    return ElectraBackbone(
+        vocabulary_size=50, num_layers=2, num_heads=2, hidden_dim=16,
+        embedding_dim=8, intermediate_dim=32, max_sequence_length=12,
+    )
+
+
+def tiny_inputs():
+    return padded_batch(hf_config("factorized", vocab_size=50), length=12)
+
+
+def keras_predict_on_batch(model, x):
+    return keras.Model.predict_on_batch(model, x)
+
+
+@pytest.mark.backend_sensitive
+def test_backbone_predict_on_batch_matches_hf_and_keras():
+    config = hf_config("factorized")
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    with torch.no_grad():
+        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    ours = backbone.predict_on_batch(inputs)
+    diff = max_abs_diff_at_real_positions(ours, expected.numpy(),
+                                          inputs["padding_mask"])
+    assert diff <= 1e-5
+    np.testing.assert_array_equal(
+        ours, keras_predict_on_batch(backbone, inputs)
+    )
+    # The lean step ran on JAX, and only there.
+    assert (LEAN_STEP in backbone.__dict__) == (keras.config.backend() == "jax")
+
+
+@jax_only
+def test_leaves_variables_as_they_were():
+    backbone = tiny_backbone()
+    variables = list(backbone.variables)
+    values = [np.array(v.value) for v in variables]
+    backbone.predict_on_batch(tiny_inputs())
+    backbone.predict_on_batch(tiny_inputs())
+    assert list(backbone.variables) == variables
+    for variable, value in zip(variables, values):
+        np.testing.assert_array_equal(variable.value, value)
+
+
+@jax_only
+def test_task_predict_on_batch_takes_the_lean_step():
+    classifier = ElectraClassifier(
+        backbone=tiny_backbone(), num_classes=3, preprocessor=None
+    )
+    inputs = tiny_inputs()
+    logits = classifier.predict_on_batch(inputs)
+    assert LEAN_STEP in classifier.__dict__
+    assert logits.shape == (len(inputs["token_ids"]), 3)
+    np.testing.assert_array_equal(
+        logits, keras_predict_on_batch(classifier, inputs)
+    )
+
+
+class Counter(keras.layers.Layer):
+    """Counts its inference calls in a non-trainable variable."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="count"
+        )
+
+    def call(self, x):
+        self.count.assign(self.count + 1.0)
+        return x + self.count
+
+
+class CountingModel(JaxPredictOnBatchMixin, keras.Model):
+    def __init__(self, **kwargs):
+        inputs = keras.Input((2,))
+        super().__init__(inputs, Counter()(keras.layers.Dense(2)(inputs)),
+                         **kwargs)
+
+
+@jax_only
+def test_assignments_made_in_inference_are_kept():
+    lean, plain = CountingModel(), CountingModel()
+    plain.set_weights(lean.get_weights())
+    x = np.ones((3, 2), "float32")
+    for _ in range(2):
+        np.testing.assert_allclose(
+            lean.predict_on_batch(x), keras_predict_on_batch(plain, x)
+        )
+    assert LEAN_STEP in lean.__dict__
+    assert float(lean.layers[-1].count.value) == 2.0
+
+
+@jax_only
+@pytest.mark.parametrize("compile_kwargs", [
+    dict(jit_compile=False), dict(run_eagerly=True),
+])
+def test_uncompiled_steps_are_left_to_keras(compile_kwargs):
+    backbone = tiny_backbone()
+    backbone.compile(**compile_kwargs)
+    inputs = tiny_inputs()
+    outputs = backbone.predict_on_batch(inputs)
+    assert LEAN_STEP not in backbone.__dict__
+    np.testing.assert_allclose(
+        outputs, keras.ops.convert_to_numpy(backbone(inputs)), atol=1e-6
+    )
+
+
+@jax_only
+def test_raw_strings_get_keras_behaviour():
+    classifier = ElectraClassifier(
+        backbone=tiny_backbone(), num_classes=3, preprocessor=None
+    )
+    with pytest.raises(Exception) as ours:
+        classifier.predict_on_batch({"token_ids": np.array(["a b"])})
+    with pytest.raises(Exception) as theirs:
+        keras_predict_on_batch(classifier, {"token_ids": np.array(["a b"])})
+    assert type(ours.value) is type(theirs.value)
+    assert LEAN_STEP not in classifier.__dict__
