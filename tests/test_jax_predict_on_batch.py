@@ -14,6 +14,8 @@ from keras_electra import ElectraBackbone
 from keras_electra import ElectraClassifier
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 
+# Every test here runs in the JAX (and PyTorch) passes of tests/run.sh.
+pytestmark = pytest.mark.backend_sensitive
 jax_only = pytest.mark.skipif(
     keras.config.backend() != "jax", reason="JAX's own predict_on_batch"
 )
@@ -35,7 +37,6 @@ def keras_predict_on_batch(model, x):
     return keras.Model.predict_on_batch(model, x)
 
 
-@pytest.mark.backend_sensitive
 def test_backbone_predict_on_batch_matches_hf_and_keras():
     config = hf_config("factorized")
     hf_model = random_hf_model(transformers.ElectraModel, config)
