@@ -41,7 +41,9 @@ def test_backbone_predict_on_batch_matches_hf_and_keras():
     config = hf_config("factorized")
     hf_model = random_hf_model(transformers.ElectraModel, config)
     backbone = keras_backbone_from_hf(hf_model, prefix="")
-    inputs = padded_batch(config, batch=4, length=config.max_position_embeddings)
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
     with torch.no_grad():
         expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
     ours = backbone.predict_on_batch(inputs)
@@ -140,3 +142,39 @@ def test_raw_strings_get_keras_behaviour():
         keras_predict_on_batch(classifier, {"token_ids": np.array(["a b"])})
     assert type(ours.value) is type(theirs.value)
     assert LEAN_STEP not in classifier.__dict__
+
+
+@jax_only
+def test_quantizing_after_a_call_is_followed():
+    backbone = tiny_backbone()
+    inputs = tiny_inputs()
+    before = backbone.predict_on_batch(inputs)
+    backbone.quantize("int8")
+    after = backbone.predict_on_batch(inputs)
+    np.testing.assert_array_equal(
+        after, keras_predict_on_batch(backbone, inputs)
+    )
+    assert not np.array_equal(after, before)
+
+
+class Scale(keras.layers.Layer):
+    """Multiplies by a Python number, read when the step is traced."""
+
+    factor = 1.0
+
+    def call(self, x):
+        return x * self.factor
+
+
+@jax_only
+def test_recompiling_traces_the_step_again():
+    inputs = keras.Input((2,))
+    scale = Scale()
+    model = type("Scaled", (JaxPredictOnBatchMixin, keras.Model), {})(
+        inputs, scale(inputs)
+    )
+    x = np.ones((1, 2), "float32")
+    np.testing.assert_array_equal(model.predict_on_batch(x), x)
+    scale.factor = 3.0
+    model.compile()  # As with Keras' own step, a change shows after compile.
+    np.testing.assert_array_equal(model.predict_on_batch(x), 3 * x)

@@ -23,11 +23,20 @@ class JaxPredictOnBatchMixin:
 
 
 def _predict_on_batch(model, x):
-    step = model.__dict__.get("_electra_lean_predict_step")
-    if step is None:
+    # Keras drops its `predict_function` whenever the computation may have
+    # changed (`compile`, `quantize`); the lean step follows it.
+    model.make_predict_function()
+    keras_function, step = model.__dict__.get(
+        "_electra_lean_predict_step", (None, None)
+    )
+    if keras_function is not model.predict_function:
         step = _compile_step(model)
         # Past Keras' attribute tracking: a compiled function is not state.
-        object.__setattr__(model, "_electra_lean_predict_step", step)
+        object.__setattr__(
+            model,
+            "_electra_lean_predict_step",
+            (model.predict_function, step),
+        )
     non_trainable = model.non_trainable_variables
     outputs, assigned = step(
         [v.value for v in model.trainable_variables],
