@@ -120,9 +120,24 @@ def _packs(x):
         _X86
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.bfloat16)
         and torch.backends.mkldnn.is_available()
+        and (
+            x.dtype == torch.float32
+            or (x.dtype == torch.bfloat16 and _packs_bfloat16())
+        )
     )
+
+
+@functools.cache
+def _packs_bfloat16():
+    """Whether oneDNN can pack bfloat16 kernels on this CPU.
+
+    Its bfloat16 reorder needs AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT and
+    raises on an AVX2-only CPU; there `F.linear` runs them unpacked.
+    """
+    import torch
+
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def _infers_packed(layer, x, training):
