@@ -106,33 +106,45 @@ def test_torch_fast_path_matches_the_keras_layers(
         np.testing.assert_allclose(fast_grad, slow_grad, atol=tolerance * scale)
 
 
-def packs(dtype):
-    """Whether this CPU runs a `dtype` block on packed kernels."""
-    if dtype == "bfloat16" and not torch_fast_path._packs_bfloat16():
-        return False
-    return torch_fast_path._X86
+def packs_natively(dtype):
+    """Whether this CPU should multiply `dtype` kernels in oneDNN's layout:
+    float32 on AVX-512, bfloat16 where oneDNN supports it (not AVX2)."""
+    import torch
+
+    if dtype == "bfloat16":
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 @on_torch_only
 @pytest.mark.backend_sensitive
 @pytest.mark.parametrize(
-    "dtype, tolerance, bfloat16_packing",
+    "dtype, tolerance, packing",
     [
         ("float32", 1e-5, "native"),
+        ("float32", 1e-5, "plain"),
+        ("float32", 1e-5, "packed"),
         ("bfloat16", 0.05, "native"),
-        ("bfloat16", 0.05, "unsupported"),
+        ("bfloat16", 0.05, "plain"),
     ],
 )
 def test_a_block_called_without_autograd_matches_the_keras_layers(
-    monkeypatch, dtype, tolerance, bfloat16_packing
+    monkeypatch, dtype, tolerance, packing
 ):
-    # Without autograd a block runs on its frozen, packed weights, except
-    # in bfloat16 on a CPU whose oneDNN cannot pack them (AVX2 only: the
-    # reorder raises there); "unsupported" takes that path on any CPU.
+    # Without autograd a block runs on frozen copies of its weights, in
+    # oneDNN's packed layout only where that is faster and supported (the
+    # bfloat16 reorder raises on AVX2-only CPUs). "plain" and "packed" force
+    # a layout, so both run on any x86 CPU.
     import torch
+    import torch.nn.functional as F
 
-    if bfloat16_packing == "unsupported":
-        monkeypatch.setattr(torch_fast_path, "_packs_bfloat16", lambda: False)
+    if packing == "native":
+        packed = packs_natively(dtype)
+    else:
+        packed = packing == "packed"
+        if packed and not torch_fast_path._X86:
+            pytest.skip("oneDNN's packed kernels were only measured on x86")
+        monkeypatch.setattr(torch_fast_path, "_packs", lambda _: packed)
     block = ElectraTransformerBlock(
         num_heads=2, intermediate_dim=32, dropout=0.0, dtype=dtype
     )
@@ -141,7 +153,11 @@ def test_a_block_called_without_autograd_matches_the_keras_layers(
     mask = torch.from_numpy(batch()["padding_mask"])
     with torch.no_grad():
         fast = block(x, padding_mask=mask).float().numpy()
-        assert (block in torch_fast_path._FROZEN) == packs(dtype)
+        frozen = torch_fast_path._FROZEN[block][-1]
+        linears = {frozen[i][0] for i in (1, 2, 4, 6)}
+        assert linears == {
+            torch_fast_path._onednn_linear if packed else F.linear
+        }
         keras_layers_only(monkeypatch)
         slow = block(x, padding_mask=mask).float().numpy()
     assert max_abs_diff_at_real_positions(fast, slow, mask.numpy()) < tolerance
@@ -156,8 +172,9 @@ def test_predict_on_batch_skips_the_sub_layer_calls(monkeypatch):
     monkeypatch.setattr(
         ElectraTransformerBlock, "call", lambda self, *a, **k: called.append(1)
     )
-    # Not bit-equal: inference multiplies by oneDNN-packed kernels, the
-    # direct call (autograd on) by `F.linear`'s.
+    # Not bit-equal: inference multiplies by the query, key and value
+    # kernels as one (oneDNN-packed on AVX-512), the direct call (autograd
+    # on) by each separately.
     np.testing.assert_allclose(
         backbone.predict_on_batch(batch()), expected, atol=1e-6
     )
@@ -179,8 +196,8 @@ def predict_and_hf(backbone, hf_model, inputs):
 @on_torch_only
 @pytest.mark.backend_sensitive
 def test_packed_kernels_follow_every_weight_change():
-    # Inference runs oneDNN-packed copies of the kernels, made once and
-    # kept: loading other weights and an optimizer step must reach them.
+    # Inference runs frozen copies of the kernels, made once and kept:
+    # loading other weights and an optimizer step must reach them.
     import transformers
     from hf_reference import hf_config
     from hf_reference import keras_backbone_from_hf
@@ -197,7 +214,7 @@ def test_packed_kernels_follow_every_weight_change():
     backbone = keras_backbone_from_hf(first, prefix="")
     inputs = padded_batch(config)
     assert predict_and_hf(backbone, first, inputs) <= 1e-5
-    assert len(torch_fast_path._FROZEN), "predict_on_batch did not pack"
+    assert len(torch_fast_path._FROZEN), "predict_on_batch did not freeze"
     assign_weights(backbone_weights(backbone, ""), state_dict_numpy(second))
     assert predict_and_hf(backbone, second, inputs) <= 1e-5
 

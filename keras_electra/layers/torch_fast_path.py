@@ -17,13 +17,14 @@ compute dtype) with plain (not LoRA or quantized) sub-layers. Everything
 else (TensorFlow and JAX, which compile the whole step anyway, quantized
 policies, symbolic builds, causal masks and caches) takes the Keras path.
 
-Inference on an x86 CPU (no autograd, float32 or bfloat16) multiplies by
-oneDNN-packed copies of the kernels, the query, key and value kernels side
-by side as one: made on the first call, kept until the weights change
-(their tensor versions), and costing one extra copy of the block weights
-in memory. In float32 that changes the summation order of the matmuls
-(within 5e-6 of HF at ELECTRA-Small and -Base sizes); in bfloat16 the
-results are the same bits as unpacked.
+Inference on the CPU (no autograd, float32 or bfloat16) multiplies by
+frozen copies of the kernels, the query, key and value kernels side by side
+as one: made on the first call, kept until the weights change (their tensor
+versions), and costing one extra copy of the block weights in memory. Where
+oneDNN's packed layout is faster (`_packs`: AVX-512 and bfloat16-capable
+x86 CPUs) the copies are packed; in float32 that changes the summation
+order of the matmuls (within 5e-6 of HF at ELECTRA-Small and -Base sizes);
+in bfloat16 the results are the same bits as unpacked.
 """
 
 import functools
@@ -104,28 +105,39 @@ def _linear(x, layer, in_features, read):
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
-def _packs(x):
-    """Whether `x @ kernel` may use a oneDNN-packed kernel.
+def _freezes(x):
+    """Whether inference on `x` may run on frozen copies of the weights.
 
-    oneDNN re-lays the kernel out into its blocked format on every
-    `F.linear` call; packing it once made ELECTRA-Small's matmuls 10-35 %
-    faster on one core (32 and 1024 rows, float32 and bfloat16). Only for
-    inference: the packed op has no backward. bfloat16 results are
-    bit-identical to `F.linear`'s; float32 ones differ by summation order
-    (oneDNN's kernel instead of MKL's).
+    Only without autograd (the copies have no backward), on the CPU and in
+    float32 or bfloat16, where it was measured.
     """
     import torch
 
     return (
-        _X86
-        and not torch.is_grad_enabled()
+        not torch.is_grad_enabled()
         and x.device.type == "cpu"
-        and torch.backends.mkldnn.is_available()
-        and (
-            x.dtype == torch.float32
-            or (x.dtype == torch.bfloat16 and _packs_bfloat16())
-        )
+        and x.dtype in (torch.float32, torch.bfloat16)
     )
+
+
+def _packs(dtype):
+    """Whether `dtype` kernels are multiplied in oneDNN's packed layout.
+
+    oneDNN re-lays the kernel out into its blocked format on every
+    `F.linear` call; on AVX-512 CPUs packing it once made ELECTRA-Small's
+    matmuls 10-35 % faster on one core (32 and 1024 rows, float32 and
+    bfloat16). On an AVX2-only CPU the packed float32 kernel was slower
+    than `F.linear`'s (MKL) in 18 of 24 ELECTRA shapes, by up to 1.6x, so
+    there the frozen kernels stay plain. bfloat16 results are
+    bit-identical to `F.linear`'s; float32 ones differ by summation order.
+    """
+    import torch
+
+    if not (_X86 and torch.backends.mkldnn.is_available()):
+        return False
+    if dtype == torch.bfloat16:
+        return _packs_bfloat16()
+    return dtype == torch.float32 and _has_avx512()
 
 
 @functools.cache
@@ -140,9 +152,16 @@ def _packs_bfloat16():
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
-def _infers_packed(layer, x, training):
-    """Whether `layer` may run on the frozen, packed copy of its weights."""
-    return not training and _packs(x) and _reader(layer) is _read_tensor
+@functools.cache
+def _has_avx512():
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
+def _infers_frozen(layer, x, training):
+    """Whether `layer` may run on the frozen copy of its weights."""
+    return not training and _freezes(x) and _reader(layer) is _read_tensor
 
 
 # layer -> (its variables, weak references to their tensors, the tensors'
@@ -181,27 +200,36 @@ def _frozen(layer, make):
 
 
 def _pack(layers, in_features):
-    """The kernels of `layers` side by side, packed, and their biases.
+    """`(linear, kernel, bias)`: the kernels of `layers` side by side (packed
+    where `_packs`), their biases, and the function multiplying by them.
 
     One 32 x 256 x 768 bfloat16 matmul took 98 us where three of 256
     columns took 161 (one core); at 1024 rows it made no difference.
     """
     import torch
+    import torch.nn.functional as F
 
     kernels = [
         _kernel(layer)._value.detach().reshape(in_features, -1).t()
         for layer in layers
     ]
     biases = [layer.bias._value.detach().reshape(-1) for layer in layers]
-    bias = torch.cat(biases)
-    return torch.ops.mkldnn._reorder_linear_weight(torch.cat(kernels)), bias
+    kernel, bias = torch.cat(kernels), torch.cat(biases)
+    if _packs(kernel.dtype):
+        kernel = torch.ops.mkldnn._reorder_linear_weight(kernel)
+        return _onednn_linear, kernel, bias
+    return F.linear, kernel, bias
 
 
-def _packed_linear(x, packed):
+def _onednn_linear(x, kernel, bias):
     import torch
 
-    kernel, bias = packed
     return torch.ops.mkldnn._linear_pointwise(x, kernel, bias, "none", [], "")
+
+
+def _frozen_linear(x, packed):
+    linear, kernel, bias = packed
+    return linear(x, kernel, bias)
 
 
 def _layer_norm(x, layer, read):
@@ -255,7 +283,7 @@ class _PreparedMask:
 def transformer_block(block, inputs, padding_mask, training):
     """`ElectraTransformerBlock.call` without a causal mask or cache."""
     mask = attention_mask(padding_mask)
-    if _infers_packed(block.query_dense, inputs, training):
+    if _infers_frozen(block.query_dense, inputs, training):
         return _inference_block(_frozen(block, _freeze_block), inputs, mask)
     batch, length, hidden = inputs.shape
     heads, head_dim = block.num_heads, block.head_dim
@@ -286,7 +314,7 @@ def transformer_block(block, inputs, padding_mask, training):
 
 
 def _freeze_block(block):
-    """What `_inference_block` reads: packed kernels, norms, sizes."""
+    """What `_inference_block` reads: frozen kernels, norms, sizes."""
     hidden = block.num_heads * block.head_dim
 
     def norm(layer):
@@ -316,16 +344,16 @@ def _inference_block(frozen, inputs, mask):
     heads, qkv, output, norm, intermediate, activation, down, last = frozen
     batch, length, hidden = inputs.shape
     query, key, value = (
-        _packed_linear(inputs, qkv)
+        _frozen_linear(inputs, qkv)
         .view(batch, length, 3, heads, hidden // heads)
         .permute(2, 0, 3, 1, 4)
     )
     context = _attend(query, key, value, mask, None)
     context = context.transpose(1, 2).reshape(batch, length, hidden)
-    x = inputs + _packed_linear(context, output)
+    x = inputs + _frozen_linear(context, output)
     x = F.layer_norm(x, (hidden,), *norm)
-    ffn = activation(_packed_linear(x, intermediate))
-    return F.layer_norm(x + _packed_linear(ffn, down), (hidden,), *last)
+    ffn = activation(_frozen_linear(x, intermediate))
+    return F.layer_norm(x + _frozen_linear(ffn, down), (hidden,), *last)
 
 
 def _attend(query, key, value, mask, dropout):
@@ -387,8 +415,8 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
 
 
 def _project(x, dense, training):
-    if _infers_packed(dense, x, training):
-        return _packed_linear(x, _frozen(dense, _pack_dense))
+    if _infers_frozen(dense, x, training):
+        return _frozen_linear(x, _frozen(dense, _pack_dense))
     return _linear(x, dense, _kernel(dense).shape[0], _read_value)
 
 
@@ -427,7 +455,7 @@ def backbone(model, inputs, training):
     )
     mask = _PreparedMask(inputs["padding_mask"])
     blocks = model.transformer_layers
-    if blocks and _infers_packed(blocks[0].query_dense, x, training):
+    if blocks and _infers_frozen(blocks[0].query_dense, x, training):
         # One check for all blocks: `_applies_everywhere` saw one policy.
         for block in blocks:
             x = _inference_block(_frozen(block, _freeze_block), x, mask.mask)
