@@ -29,6 +29,8 @@ buffer: `keras-<backend>-heap` runs the child with `HEAP_ENV` (glibc
 `keras-<backend>-thp` with `THP_ENV` (glibc asks for transparent huge pages
 for the memory it maps: one page fault per 2 MiB instead of per 4 KiB,
 where the kernel's THP mode is `madvise` or `always`).
+`keras-tensorflow-eigen` runs TensorFlow with `EIGEN_ENV` (its Eigen
+kernels instead of oneDNN's).
 
 Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
@@ -86,7 +88,9 @@ HEAP_ENV = {
 }
 # glibc >= 2.35: `madvise(MADV_HUGEPAGE)` on the memory malloc maps.
 THP_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
-ENVIRONMENTS = {"heap": HEAP_ENV, "thp": THP_ENV}
+# TensorFlow's Eigen kernels instead of oneDNN's (read at TensorFlow's import).
+EIGEN_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+ENVIRONMENTS = {"heap": HEAP_ENV, "thp": THP_ENV, "eigen": EIGEN_ENV}
 LEARNING_RATE = 5e-5
 WEIGHT_DECAY = 0.01
 EPSILON = 1e-6
