@@ -17,7 +17,7 @@ compute dtype) with plain (not LoRA or quantized) sub-layers. Everything
 else (TensorFlow and JAX, which compile the whole step anyway, quantized
 policies, symbolic builds, causal masks and caches) takes the Keras path.
 
-Inference on the CPU (no autograd, float32 or bfloat16) multiplies by
+Inference on an x86 CPU (no autograd, float32 or bfloat16) multiplies by
 frozen copies of the kernels, the query, key and value kernels side by side
 as one: made on the first call, kept until the weights change (their tensor
 versions), and costing one extra copy of the block weights in memory. Where
@@ -101,20 +101,21 @@ def _linear(x, layer, in_features, read):
     )
 
 
-# Where the packed matmul was measured; oneDNN on other CPUs may lack it.
+# Where the frozen and packed matmuls were measured.
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def _freezes(x):
     """Whether inference on `x` may run on frozen copies of the weights.
 
-    Only without autograd (the copies have no backward), on the CPU and in
+    Only without autograd (the copies have no backward), and on x86 CPUs in
     float32 or bfloat16, where it was measured.
     """
     import torch
 
     return (
-        not torch.is_grad_enabled()
+        _X86
+        and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.bfloat16)
     )
@@ -133,7 +134,7 @@ def _packs(dtype):
     """
     import torch
 
-    if not (_X86 and torch.backends.mkldnn.is_available()):
+    if not torch.backends.mkldnn.is_available():
         return False
     if dtype == torch.bfloat16:
         return _packs_bfloat16()
@@ -199,7 +200,7 @@ def _frozen(layer, make):
     return made
 
 
-def _pack(layers, in_features):
+def _freeze_linear(layers, in_features):
     """`(linear, kernel, bias)`: the kernels of `layers` side by side (packed
     where `_packs`), their biases, and the function multiplying by them.
 
@@ -227,8 +228,8 @@ def _onednn_linear(x, kernel, bias):
     return torch.ops.mkldnn._linear_pointwise(x, kernel, bias, "none", [], "")
 
 
-def _frozen_linear(x, packed):
-    linear, kernel, bias = packed
+def _frozen_linear(x, frozen):
+    linear, kernel, bias = frozen
     return linear(x, kernel, bias)
 
 
@@ -323,12 +324,12 @@ def _freeze_block(block):
     attention = (block.query_dense, block.key_dense, block.value_dense)
     return (
         block.num_heads,
-        _pack(attention, hidden),
-        _pack((block.attention_output_dense,), hidden),
+        _freeze_linear(attention, hidden),
+        _freeze_linear((block.attention_output_dense,), hidden),
         norm(block.attention_layer_norm),
-        _pack((block.intermediate_dense,), hidden),
+        _freeze_linear((block.intermediate_dense,), hidden),
         _torch_activation(block.activation),
-        _pack((block.output_dense,), block.intermediate_dim),
+        _freeze_linear((block.output_dense,), block.intermediate_dim),
         norm(block.output_layer_norm),
     )
 
@@ -416,12 +417,12 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
 
 def _project(x, dense, training):
     if _infers_frozen(dense, x, training):
-        return _frozen_linear(x, _frozen(dense, _pack_dense))
+        return _frozen_linear(x, _frozen(dense, _freeze_dense))
     return _linear(x, dense, _kernel(dense).shape[0], _read_value)
 
 
-def _pack_dense(dense):
-    return _pack((dense,), _kernel(dense).shape[0])
+def _freeze_dense(dense):
+    return _freeze_linear((dense,), _kernel(dense).shape[0])
 
 
 def _torch_dtype(name):
