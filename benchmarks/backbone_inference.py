@@ -55,9 +55,16 @@ Extra variants for investigation (not in the default list):
 `keras-tensorflow-xla` (`compile(jit_compile=True)`), `keras-torch-compile`
 (`compile(jit_compile=True)`, i.e. `torch.compile`), `keras-<backend>-call`
 (a direct `backbone(inputs, training=False)` under `torch.no_grad()` on
-torch-native / backend tensors, no `predict_on_batch`), and
+torch-native / backend tensors, no `predict_on_batch`, the output converted
+to numpy, which waits for jax's asynchronous dispatch), and
 `keras-<backend>-nochecks` (the input checks of
 `keras_electra/models/input_checks.py` replaced by a no-op).
+
+`--device gpu` runs HF and the jax and torch backends on the first CUDA GPU
+(TensorFlow wherever its build runs: nowhere but the CPU for
+`tensorflow-cpu`); every call then ends with the output on the host (HF:
+`.cpu()`), and the wall-time columns are the ones that count. Use
+`--threads 0` there: one pinned core also slows the host side of a GPU.
 
 Warm-up calls (tracing, compilation) are not timed. Each timed round makes
 calls for at least `--round-seconds` seconds; throughput is sequences per
@@ -89,7 +96,7 @@ HOW_CALLED = {
     "predict": "`predict_on_batch(numpy)`",
     "xla": "`predict_on_batch`, `compile(jit_compile=True)`",
     "compile": "`predict_on_batch`, `compile(jit_compile=True)`",
-    "call": "`backbone(inputs)` on backend tensors",
+    "call": "`backbone(inputs)` on backend tensors, output to numpy",
     "nochecks": "`predict_on_batch`, input checks disabled",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
     "bf16": "`predict_on_batch(numpy)`, `dtype=\"bfloat16\"`",
@@ -147,8 +154,11 @@ def forward_flops(config, batch, length):
     return flops + n * per_layer
 
 
-def matmul_peak(size, seconds, dtype="float32"):
-    """GFLOP/s of a square matmul in this child's framework and dtype."""
+def matmul_peak(size, seconds, dtype="float32", device="cpu"):
+    """GFLOP/s of a square matmul in this child's framework and dtype.
+
+    `device` is the torch device; jax and TensorFlow use their default one.
+    """
     backend = os.environ.get("KERAS_BACKEND", "torch")
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
@@ -175,11 +185,13 @@ def matmul_peak(size, seconds, dtype="float32"):
     else:
         import torch
 
-        x = torch.from_numpy(a).to(getattr(torch, dtype))
-        y = torch.from_numpy(b).to(getattr(torch, dtype))
+        x = torch.from_numpy(a).to(device, getattr(torch, dtype))
+        y = torch.from_numpy(b).to(device, getattr(torch, dtype))
 
         def call():
             torch.mm(x, y)
+            if device == "cuda":
+                torch.cuda.synchronize()
 
     call()
     result = harness.timed_calls(call, seconds)
@@ -218,6 +230,7 @@ def setup_hf(spec):
     import transformers
 
     harness.apply_threads(spec["threads"])
+    device = harness.torch_device(spec)
     models = {}
     for key, hf_config in spec["hf_configs"].items():
         config = transformers.ElectraConfig(**hf_config)
@@ -229,24 +242,33 @@ def setup_hf(spec):
             for k, v in np.load(spec["weights_paths"][key]).items()
         }
         model.load_state_dict(state)
-        models[key] = model
+        models[key] = model.to(device)
     inputs = {}
     for name, case in load_inputs(spec).items():
         inputs[name] = {
-            "input_ids": torch.from_numpy(case["token_ids"]).long(),
-            "token_type_ids": torch.from_numpy(case["segment_ids"]).long(),
-            "attention_mask": torch.from_numpy(case["padding_mask"]).long(),
+            key: torch.from_numpy(case[ours]).long().to(device)
+            for key, ours in HF_INPUT_NAMES.items()
         }
 
     def forward(name):
         with torch.no_grad():
-            return models[name.split("/")[0]](**inputs[name]).last_hidden_state
+            out = models[name.split("/")[0]](**inputs[name]).last_hidden_state
+        # On a GPU, the copy to the host waits for the forward, as
+        # `predict_on_batch`'s numpy result does.
+        return out.cpu()
 
     info = {
         "attn_implementation": getattr(config, "_attn_implementation", None),
         "threads": torch.get_num_threads(),
     }
     return info, forward, lambda out: out.float().numpy()
+
+
+HF_INPUT_NAMES = {
+    "input_ids": "token_ids",
+    "token_type_ids": "segment_ids",
+    "attention_mask": "padding_mask",
+}
 
 
 def load_keras_hub_backbone(hf_config, tensors):
@@ -367,25 +389,26 @@ def setup_keras(spec):
 
             def forward(name):
                 with torch.no_grad():
-                    return model(name)(tensors[name], training=False)
+                    out = model(name)(tensors[name], training=False)
+                return keras.ops.convert_to_numpy(out)
 
         else:
 
             def forward(name):
-                return model(name)(tensors[name], training=False)
-
-        def to_numpy(out):
-            return keras.ops.convert_to_numpy(out)
+                # To the host, which waits for jax's asynchronous dispatch.
+                return keras.ops.convert_to_numpy(
+                    model(name)(tensors[name], training=False)
+                )
 
     else:
 
         def forward(name):
             return model(name).predict_on_batch(inputs[name])
 
-        def to_numpy(out):
-            if isinstance(out, dict):  # keras-hub
-                out = out["sequence_output"]
-            return np.asarray(out).astype("float32")
+    def to_numpy(out):
+        if isinstance(out, dict):  # keras-hub
+            out = out["sequence_output"]
+        return np.asarray(out).astype("float32")
 
     info = {"backend": backend}
     if backend == "tensorflow":
@@ -457,7 +480,12 @@ def worker_setup(spec):
     def handler(command):
         if command["cmd"] == "peak":
             dtype = "bfloat16" if spec["mode"].endswith("bf16") else "float32"
-            return matmul_peak(command["size"], command["seconds"], dtype)
+            return matmul_peak(
+                command["size"],
+                command["seconds"],
+                dtype,
+                harness.torch_device(spec),
+            )
         if command["cmd"] != "run":
             return {}
         return harness.timed_calls(
@@ -566,6 +594,7 @@ def main(argv=None):
     cases = parse_cases(args.cases)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     parsed = {v: parse_variant(v) for v in variants}
+    gpu = harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_backbone_bench_")
@@ -584,11 +613,20 @@ def main(argv=None):
             warmup=args.warmup,
             out_dir=out_dir,
             threads=args.threads,
+            device=args.device,
         )
-        env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
+        env = {
+            "KERAS_BACKEND": backend,
+            **harness.thread_env(args.threads),
+            **harness.device_env(args.device),
+        }
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
-    workers = harness.start_workers(__file__, specs, log_dir=out_dir)
+    failed = {}
+    workers = harness.start_workers(
+        __file__, specs, log_dir=out_dir, failed=failed
+    )
+    variants = [w.name for w in workers]
     ready = {w.name: w.ready for w in workers}
     results = {}
     peaks = {}
@@ -622,6 +660,12 @@ def main(argv=None):
     )
     threads = args.threads or "framework default"
     print(f"- threads per framework: {threads}")
+    harness.report_failed(failed)
+    if gpu:
+        print(
+            f"- device: {gpu} (HF, jax, torch; outputs copied to the host "
+            "in every call); read the wall-time columns"
+        )
     for key, hf_config in hf_configs.items():
         print(
             f"- {key}: vocabulary {hf_config['vocab_size']}, "
@@ -644,7 +688,7 @@ def main(argv=None):
     payload = {"script": "backbone_inference", "machine": info,
                "load_before": load_before, "load_after": load_after,
                "args": vars(args), "ready": ready, "finals": finals,
-               "peaks": peaks, "results": {}}
+               "peaks": peaks, "results": {}, "failed": failed}
     if peaks:
         print()
         print(
@@ -756,6 +800,8 @@ def main(argv=None):
             )
         )
     harness.write_json(args.json, payload)
+    if failed:  # Their logs stay in out_dir.
+        return 1
     harness.cleanup(out_dir)
     return 0
 

@@ -56,6 +56,10 @@ left out. Peak memory is each child process's resident-set high-water mark
 framework itself; the RSS after building the model (before any training
 step) is shown beside it.
 
+`--device gpu` trains HF and the jax and torch backends on the first CUDA
+GPU (autocast on "cuda" for `hf-torch-bf16`); the loss read after every
+step waits for the GPU. Use `--threads 0` there.
+
 Run: `python benchmarks/classifier_training.py [--repeats 3] [--steps 6]`
 """
 
@@ -128,6 +132,7 @@ def setup_hf(spec):
     import transformers
 
     harness.apply_threads(spec["threads"])
+    device = harness.torch_device(spec)
     config = transformers.ElectraConfig(
         **spec["hf_config"], num_labels=NUM_CLASSES
     )
@@ -136,7 +141,7 @@ def setup_hf(spec):
         k: torch.from_numpy(v) for k, v in np.load(spec["weights_path"]).items()
     }
     model.load_state_dict(state)
-    model.train()
+    model.to(device).train()
     # The usual BERT/ELECTRA recipe: no weight decay on biases and norms.
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
@@ -155,13 +160,14 @@ def setup_hf(spec):
     batches = []
     for start in range(0, len(y), batch_size):
         rows = slice(start, start + batch_size)
+        arrays = {
+            "input_ids": x["token_ids"][rows],
+            "token_type_ids": x["segment_ids"][rows],
+            "attention_mask": x["padding_mask"][rows],
+            "labels": y[rows],
+        }
         batches.append(
-            {
-                "input_ids": torch.from_numpy(x["token_ids"][rows]).long(),
-                "token_type_ids": torch.from_numpy(x["segment_ids"][rows]).long(),
-                "attention_mask": torch.from_numpy(x["padding_mask"][rows]).long(),
-                "labels": torch.from_numpy(y[rows]).long(),
-            }
+            {k: torch.from_numpy(v).long().to(device) for k, v in arrays.items()}
         )
     rss_built = harness.current_rss_mb()
 
@@ -171,7 +177,7 @@ def setup_hf(spec):
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(
-                "cpu", dtype=torch.bfloat16, enabled=spec["option"] == "bf16"
+                device, dtype=torch.bfloat16, enabled=spec["option"] == "bf16"
             ):
                 loss = model(**batches[step % len(batches)]).loss
             loss.backward()
@@ -371,6 +377,7 @@ def main(argv=None):
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     parsed = {v: parse_variant(v) for v in variants}
+    gpu = harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_training_bench_")
@@ -388,12 +395,21 @@ def main(argv=None):
             batch_size=args.batch_size,
             warmup=args.warmup,
             threads=args.threads,
+            device=args.device,
         )
-        env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
+        env = {
+            "KERAS_BACKEND": backend,
+            **harness.thread_env(args.threads),
+            **harness.device_env(args.device),
+        }
         env.update(ENVIRONMENTS.get(option, {}))
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
-    workers = harness.start_workers(__file__, specs, log_dir=out_dir)
+    failed = {}
+    workers = harness.start_workers(
+        __file__, specs, log_dir=out_dir, failed=failed
+    )
+    variants = [w.name for w in workers]
     ready = {w.name: w.ready for w in workers}
     try:
         results = harness.run_rounds(
@@ -414,6 +430,9 @@ def main(argv=None):
         )
     )
     print(f"- threads per framework: {args.threads or 'framework default'}")
+    harness.report_failed(failed)
+    if gpu:
+        print(f"- device: {gpu} (HF, jax, torch); read the wall-time columns")
     config = harness.ELECTRA_CONFIGS[CASES[args.case][0]]
     print(
         f"- case {args.case}: {CASES[args.case][0]} widths "
@@ -434,7 +453,7 @@ def main(argv=None):
     payload = {"script": "classifier_training", "machine": info,
                "load_before": load_before,
                "load_after": load_after, "args": vars(args), "ready": ready,
-               "finals": finals, "results": results}
+               "finals": finals, "results": results, "failed": failed}
     reference = None
     summaries = {}
     for variant in variants:
@@ -488,6 +507,8 @@ def main(argv=None):
         )
     )
     harness.write_json(args.json, payload)
+    if failed:  # Their logs stay in out_dir.
+        return 1
     harness.cleanup(out_dir)
     return 0
 

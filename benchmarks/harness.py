@@ -71,13 +71,21 @@ def loadavg():
         return "n/a"
 
 
+# Distributions that install the same module under another name.
+ALIASES = {"tensorflow": ("tensorflow-cpu",)}
+
+
 def package_versions():
     versions = {}
     for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+        versions[name] = "not installed"
+        for dist in (name, *ALIASES.get(name, ())):
+            try:
+                version = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+            versions[name] = version if dist == name else f"{version} ({dist})"
+            break
     return versions
 
 
@@ -196,24 +204,43 @@ class Worker:
             self.process.wait()
 
 
-def start_workers(script, specs, log_dir=None):
+def start_workers(script, specs, log_dir=None, failed=None):
     """Start one worker per `(name, spec, env)` and wait until all are set up.
 
     The children set up concurrently (imports, model building, compilation
     and warm-up are not timed), then sit idle until asked for a round.
+    With a dict `failed`, a child whose setup fails is left out (its error
+    stored in `failed` under its name) and the others go on; without, the
+    first failure stops the run.
     """
     workers = [
         Worker(name, script, spec, env=env, log_dir=log_dir)
         for name, spec, env in specs
     ]
+    ready = []
     try:
         for worker in workers:
-            worker.wait_ready()
+            try:
+                worker.wait_ready()
+                ready.append(worker)
+            except WorkerError as e:
+                if failed is None:
+                    raise
+                worker.kill()
+                failed[worker.name] = str(e)
+                print(e, file=sys.stderr)
     except BaseException:
         for worker in workers:
             worker.kill()
         raise
-    return workers
+    return ready
+
+
+def report_failed(failed):
+    """Table lines for the variants whose setup failed (see start_workers)."""
+    for name, error in failed.items():
+        first = error.strip().splitlines()[0]
+        print(f"- **{name} failed to set up**: {first}")
 
 
 ROUND_LOADS = []
@@ -569,7 +596,49 @@ def add_common_arguments(parser, repeats):
             "on a shared machine; 0 = each framework's default)"
         ),
     )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help=(
+            "cpu (default): every child sees no GPU; gpu: HF and the jax and "
+            "torch backends run on the first CUDA GPU (TensorFlow wherever "
+            "its build runs) and the wall-time columns are the ones to read"
+        ),
+    )
     parser.add_argument("--worker", default=None, help=argparse_hidden())
+
+
+def check_device(device):
+    """Stop with a clear message if `--device gpu` finds no CUDA GPU."""
+    if device != "gpu":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit(
+            "--device gpu: PyTorch sees no CUDA GPU on this machine; "
+            "run with --device cpu (the default)."
+        )
+    return torch.cuda.get_device_name(0)
+
+
+def device_env(device):
+    """Environment for a child: which accelerator it may see and how.
+
+    On `gpu`, JAX would take 75 % of the GPU's memory in every child and
+    TensorFlow all of it, so both allocate as they go instead.
+    """
+    if device == "gpu":
+        return {
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        }
+    return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+
+
+def torch_device(spec):
+    return "cuda" if spec.get("device") == "gpu" else "cpu"
 
 
 def argparse_hidden():

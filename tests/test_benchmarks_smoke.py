@@ -148,3 +148,18 @@ def test_predict_memory_runs():
     assert "| strings | RSS before MB | max during MB | growth MB |" in (
         result.stdout)
     assert "| 40 |" in result.stdout
+
+
+def test_gpu_device_without_a_gpu_says_so():
+    # The suite runs where PyTorch sees no CUDA GPU.
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    for script in ("backbone_inference", "classifier_training"):
+        done = subprocess.run(
+            [sys.executable, os.path.join(BENCHMARKS, f"{script}.py"),
+             "--device", "gpu", "--repeats", "1"],
+            capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+        )
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert "PyTorch sees no CUDA GPU" in done.stderr
+        assert "--device cpu" in done.stderr
+        assert "starting" not in done.stderr  # no worker was started

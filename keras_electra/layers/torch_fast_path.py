@@ -33,7 +33,6 @@ import platform
 import weakref
 
 import keras
-import numpy as np
 
 _FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
@@ -234,11 +233,30 @@ def _frozen_linear(x, frozen):
 
 
 def _layer_norm(x, layer, read):
+    """`layer` (a LayerNormalization) of `x`, in `x`'s dtype.
+
+    A reduced-precision block keeps its layer norms in float32.
+    """
     import torch.nn.functional as F
 
-    return F.layer_norm(
-        x, x.shape[-1:], read(layer.gamma), read(layer.beta), layer.epsilon
+    gamma, beta = read(layer.gamma), read(layer.beta)
+    if x.dtype == gamma.dtype or _norms_mixed(x):
+        return F.layer_norm(x, x.shape[-1:], gamma, beta, layer.epsilon)
+    normed = F.layer_norm(
+        x.to(gamma.dtype), x.shape[-1:], gamma, beta, layer.epsilon
     )
+    return normed.to(x.dtype)
+
+
+def _norms_mixed(x):
+    """Whether `F.layer_norm` takes `x` with weights of another dtype.
+
+    PyTorch's CPU kernel takes bfloat16 inputs with float32 weights and
+    computes in float32; its CUDA kernel refuses them ("expected scalar
+    type BFloat16 but found Float"), so there the input is cast up and the
+    result back, as Keras' own layer does.
+    """
+    return x.device.type == "cpu"
 
 
 def _activation(x, activation):
@@ -268,10 +286,19 @@ def attention_mask(padding_mask):
 
     if padding_mask is None or isinstance(padding_mask, _PreparedMask):
         return None if padding_mask is None else padding_mask.mask
-    mask = torch.as_tensor(padding_mask).to(torch.bool)
+    mask = _on_keras_device(padding_mask).to(torch.bool)
     if bool(mask.all()):
         return None
     return mask[:, None, None, :]
+
+
+def _on_keras_device(x):
+    """`x` as a torch tensor on the device of Keras' variables.
+
+    Keras' own ops move a tensor from another device (a CPU tensor on a
+    machine with a GPU) there; the fast path's raw torch ops would raise.
+    """
+    return keras.ops.convert_to_tensor(x)
 
 
 class _PreparedMask:
@@ -283,6 +310,7 @@ class _PreparedMask:
 
 def transformer_block(block, inputs, padding_mask, training):
     """`ElectraTransformerBlock.call` without a causal mask or cache."""
+    inputs = _on_keras_device(inputs)
     mask = attention_mask(padding_mask)
     if _infers_frozen(block.query_dense, inputs, training):
         return _inference_block(_frozen(block, _freeze_block), inputs, mask)
@@ -395,10 +423,9 @@ def _explicit_attention(query, dropout):
 
 def embedding(layer, token_ids, segment_ids, start_index, training):
     """`ElectraEmbedding.call` for integer torch inputs."""
-    import torch
     import torch.nn.functional as F
 
-    token_ids = torch.as_tensor(token_ids).long()
+    token_ids = _on_keras_device(token_ids).long()
     length = token_ids.shape[-1]
     positions = layer.position_embedding.position_embeddings.value
     x = F.embedding(token_ids, layer.token_embedding.embeddings.value)
@@ -407,7 +434,7 @@ def embedding(layer, token_ids, segment_ids, start_index, training):
     if segment_ids is None:
         x = x + segments[0]
     else:
-        x = x + F.embedding(torch.as_tensor(segment_ids).long(), segments)
+        x = x + F.embedding(_on_keras_device(segment_ids).long(), segments)
     x = _layer_norm(x, layer.layer_norm, _read_value)
     x = layer.dropout_layer.call(x, training=training)
     if layer.projection is not None:
@@ -443,9 +470,7 @@ def backbone(model, inputs, training):
         return None
     # `predict_on_batch` hands the functional model numpy arrays.
     inputs = {
-        key: keras.ops.convert_to_tensor(value)
-        if isinstance(value, np.ndarray)
-        else value
+        key: None if value is None else _on_keras_device(value)
         for key, value in inputs.items()
     }
     token_ids = inputs["token_ids"]
