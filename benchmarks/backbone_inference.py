@@ -539,6 +539,101 @@ def max_abs_diff(out_dir, name, reference, case, inputs_path):
     return float(np.max(np.abs(ours[mask] - theirs[mask])))
 
 
+TABLE_HEADER = [
+    "variant",
+    "call",
+    "seq/s median (min-max)",
+    "spread",
+    "latency p50 ms",
+    "latency p90 ms",
+    "vs HF",
+    "CPU ms / call",
+    "CPU s / wall s",
+    "GFLOP / CPU-s",
+    "GFLOP / wall-s (p50)",
+    "% of peak (CPU)",
+    "max abs diff vs HF",
+    "exact-GELU diff",
+    "first call s",
+]
+
+
+def case_report(case, rounds_by_variant, peaks, run):
+    """One case's markdown section and its per-variant results.
+
+    `run` holds what every case shares: the variants' `ready` replies, the
+    HF configs, the fixtures' folder and the inputs' path.
+    """
+    name = case_name(case)
+    batch = case[1]
+    flops = forward_flops(run["hf_configs"][case[0]], case[1], case[2])
+    reference = "hf-torch" if "hf-torch" in rounds_by_variant else None
+    stats = {}
+    for variant, rounds in rounds_by_variant.items():
+        throughput = [batch * len(r["times"]) / sum(r["times"]) for r in rounds]
+        latencies = [t for r in rounds for t in r["times"]]
+        cores = sum(r["cpu"] for r in rounds) / sum(latencies)
+        cpu_per_call = sum(r["cpu"] for r in rounds) / len(latencies)
+        stats[variant] = (
+            harness.summary(throughput), latencies, cores, cpu_per_call
+        )
+    hf_median = stats[reference][0]["median"] if reference else None
+    rows, entries = [], {}
+    for variant, (tput, latencies, cores, cpu_per_call) in stats.items():
+        framework, _, mode = parse_variant(variant)
+        how = HOW_CALLED[mode] if framework == "keras" else HOW_CALLED["hf-torch"]
+        diff = exact = None
+        if reference and variant != reference:
+            diff = max_abs_diff(
+                run["out_dir"], variant, reference, name, run["inputs_path"]
+            )
+            exact = max_abs_diff(
+                run["out_dir"], f"{variant}-exact", reference, name,
+                run["inputs_path"],
+            )
+        gflops_cpu = flops / cpu_per_call / 1e9 if cpu_per_call else None
+        gflops_wall = flops / harness.percentile(latencies, 0.5) / 1e9
+        peak = peaks.get(variant, {}).get("gflops_cpu")
+        rows.append(
+            [
+                variant,
+                how,
+                f"{harness.fmt(tput['median'])} "
+                f"({harness.fmt(tput['min'])}-{harness.fmt(tput['max'])})",
+                f"{100 * tput['spread']:.0f} %",
+                harness.fmt(1000 * harness.percentile(latencies, 0.5), 2),
+                harness.fmt(1000 * harness.percentile(latencies, 0.9), 2),
+                f"{tput['median'] / hf_median:.2f}x" if hf_median else "n/a",
+                harness.fmt(1000 * cpu_per_call),
+                f"{cores:.2f}",
+                harness.fmt(gflops_cpu),
+                harness.fmt(gflops_wall),
+                f"{100 * gflops_cpu / peak:.0f} %" if peak and gflops_cpu else "n/a",
+                "reference" if variant == reference
+                else (f"{diff:.1e}" if diff is not None else "n/a"),
+                f"{exact:.1e}" if exact is not None else "",
+                f"{run['ready'][variant]['first_call_seconds'][name]:.2f}",
+            ]
+        )
+        entries[variant] = {
+            "throughput": tput,
+            "latencies": latencies,
+            "cpu_per_wall": cores,
+            "cpu_seconds_per_call": cpu_per_call,
+            "flops_per_call": flops,
+            "gflops_per_cpu_second": gflops_cpu,
+            "gflops_per_wall_second": gflops_wall,
+            "max_abs_diff_vs_hf": diff,
+            "exact_gelu_max_abs_diff_vs_hf": exact,
+        }
+    title = (
+        f"### {case[0]}: batch {case[1]} x length {case[2]} "
+        f"({flops / 1e9:.2f} GFLOP per forward)"
+    )
+    table = harness.markdown_table(TABLE_HEADER, rows)
+    return f"\n{title}\n\n{table}", entries
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=(
@@ -628,6 +723,12 @@ def main(argv=None):
     )
     variants = [w.name for w in workers]
     ready = {w.name: w.ready for w in workers}
+    run = dict(
+        ready=ready,
+        hf_configs=hf_configs,
+        out_dir=out_dir,
+        inputs_path=inputs_path,
+    )
     results = {}
     peaks = {}
     try:
@@ -638,6 +739,9 @@ def main(argv=None):
                 args.repeats,
                 {"cmd": "run", "case": case_name(case), "seconds": args.round_seconds},
             )
+            # Kept if the run is cut short; the final table adds the peaks.
+            text, _ = case_report(case, results[case_name(case)], {}, run)
+            print(text, file=sys.stderr, flush=True)
         if args.peak_size:
             print("matmul peak", file=sys.stderr)
             for worker in workers:
@@ -707,98 +811,9 @@ def main(argv=None):
             )
         )
     for case in cases:
-        name = case_name(case)
-        batch = case[1]
-        flops = forward_flops(hf_configs[case[0]], case[1], case[2])
-        rows = []
-        hf_median = None
-        stats = {}
-        for variant in variants:
-            rounds = results[name][variant]
-            throughput = [
-                batch * len(r["times"]) / sum(r["times"]) for r in rounds
-            ]
-            latencies = [t for r in rounds for t in r["times"]]
-            cores = sum(r["cpu"] for r in rounds) / sum(latencies)
-            cpu_per_call = sum(r["cpu"] for r in rounds) / len(latencies)
-            stats[variant] = (
-                harness.summary(throughput), latencies, cores, cpu_per_call
-            )
-        if reference:
-            hf_median = stats[reference][0]["median"]
-        for variant in variants:
-            tput, latencies, cores, cpu_per_call = stats[variant]
-            framework, backend, mode = parsed[variant]
-            how = HOW_CALLED[mode] if framework == "keras" else HOW_CALLED["hf-torch"]
-            diff = exact = None
-            if reference and variant != reference:
-                diff = max_abs_diff(out_dir, variant, reference, name, inputs_path)
-                exact = max_abs_diff(
-                    out_dir, f"{variant}-exact", reference, name, inputs_path
-                )
-            gflops_cpu = flops / cpu_per_call / 1e9 if cpu_per_call else None
-            gflops_wall = flops / harness.percentile(latencies, 0.5) / 1e9
-            peak = peaks.get(variant, {}).get("gflops_cpu")
-            rows.append(
-                [
-                    variant,
-                    how,
-                    f"{harness.fmt(tput['median'])} "
-                    f"({harness.fmt(tput['min'])}-{harness.fmt(tput['max'])})",
-                    f"{100 * tput['spread']:.0f} %",
-                    harness.fmt(1000 * harness.percentile(latencies, 0.5), 2),
-                    harness.fmt(1000 * harness.percentile(latencies, 0.9), 2),
-                    f"{tput['median'] / hf_median:.2f}x" if hf_median else "n/a",
-                    harness.fmt(1000 * cpu_per_call),
-                    f"{cores:.2f}",
-                    harness.fmt(gflops_cpu),
-                    harness.fmt(gflops_wall),
-                    f"{100 * gflops_cpu / peak:.0f} %" if peak and gflops_cpu else "n/a",
-                    "reference" if variant == reference
-                    else (f"{diff:.1e}" if diff is not None else "n/a"),
-                    f"{exact:.1e}" if exact is not None else "",
-                    f"{ready[variant]['first_call_seconds'][name]:.2f}",
-                ]
-            )
-            payload["results"].setdefault(name, {})[variant] = {
-                "throughput": tput,
-                "latencies": latencies,
-                "cpu_per_wall": cores,
-                "cpu_seconds_per_call": cpu_per_call,
-                "flops_per_call": flops,
-                "gflops_per_cpu_second": gflops_cpu,
-                "gflops_per_wall_second": gflops_wall,
-                "max_abs_diff_vs_hf": diff,
-                "exact_gelu_max_abs_diff_vs_hf": exact,
-            }
-        print()
-        print(
-            f"### {case[0]}: batch {case[1]} x length {case[2]} "
-            f"({flops / 1e9:.2f} GFLOP per forward)"
-        )
-        print()
-        print(
-            harness.markdown_table(
-                [
-                    "variant",
-                    "call",
-                    "seq/s median (min-max)",
-                    "spread",
-                    "latency p50 ms",
-                    "latency p90 ms",
-                    "vs HF",
-                    "CPU ms / call",
-                    "CPU s / wall s",
-                    "GFLOP / CPU-s",
-                    "GFLOP / wall-s (p50)",
-                    "% of peak (CPU)",
-                    "max abs diff vs HF",
-                    "exact-GELU diff",
-                    "first call s",
-                ],
-                rows,
-            )
-        )
+        text, entries = case_report(case, results[case_name(case)], peaks, run)
+        print(text)
+        payload["results"][case_name(case)] = entries
     harness.write_json(args.json, payload)
     if failed:  # Their logs stay in out_dir.
         return 1
