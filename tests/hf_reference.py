@@ -114,9 +114,10 @@ def keras_gradients(model, inputs, readout):
             loss = tf.reduce_sum(model(inputs, training=True) * readout)
         gradients = tape.gradient(loss, model.trainable_weights)
     else:
+        # CPU tensors, as a user may pass: the model moves them to its device.
         tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
         outputs = model(tensors, training=True)
-        loss = (outputs * torch.from_numpy(readout)).sum()
+        loss = (outputs * keras.ops.convert_to_tensor(readout)).sum()
         gradients = torch.autograd.grad(
             loss, [w.value for w in model.trainable_weights]
         )
