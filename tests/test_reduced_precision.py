@@ -101,11 +101,16 @@ def test_torch_fast_path_matches_the_keras_layers(
 ):
     # "cast" takes the layer norms' path for devices whose kernel refuses
     # bfloat16 inputs with float32 weights (CUDA), here on the CPU.
+    asked = []
     if norms == "cast":
-        monkeypatch.setattr(torch_fast_path, "_norms_mixed", lambda x: False)
+        monkeypatch.setattr(
+            torch_fast_path, "_norms_mixed", lambda x: asked.append(x) and False
+        )
     backbone = tiny_backbone(dtype)
     inputs = batch()
     fast, fast_grads = forward_and_gradients(backbone, inputs)
+    # The embeddings' layer norm and two per block took the cast branch.
+    assert len(asked) == (5 if norms == "cast" else 0)
     keras_layers_only(monkeypatch)
     slow, slow_grads = forward_and_gradients(backbone, inputs)
     mask = inputs["padding_mask"]
