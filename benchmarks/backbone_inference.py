@@ -247,7 +247,7 @@ def setup_hf(spec):
     for name, case in load_inputs(spec).items():
         inputs[name] = {
             key: torch.from_numpy(case[ours]).long().to(device)
-            for key, ours in HF_INPUT_NAMES.items()
+            for key, ours in harness.HF_INPUTS.items()
         }
 
     def forward(name):
@@ -262,13 +262,6 @@ def setup_hf(spec):
         "threads": torch.get_num_threads(),
     }
     return info, forward, lambda out: out.float().numpy()
-
-
-HF_INPUT_NAMES = {
-    "input_ids": "token_ids",
-    "token_type_ids": "segment_ids",
-    "attention_mask": "padding_mask",
-}
 
 
 def load_keras_hub_backbone(hf_config, tensors):
@@ -710,12 +703,7 @@ def main(argv=None):
             threads=args.threads,
             device=args.device,
         )
-        env = {
-            "KERAS_BACKEND": backend,
-            **harness.thread_env(args.threads),
-            **harness.device_env(args.device),
-        }
-        specs.append((name, spec, env))
+        specs.append((name, spec, harness.child_env(backend, args)))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     failed = {}
     workers = harness.start_workers(

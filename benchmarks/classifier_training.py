@@ -160,12 +160,8 @@ def setup_hf(spec):
     batches = []
     for start in range(0, len(y), batch_size):
         rows = slice(start, start + batch_size)
-        arrays = {
-            "input_ids": x["token_ids"][rows],
-            "token_type_ids": x["segment_ids"][rows],
-            "attention_mask": x["padding_mask"][rows],
-            "labels": y[rows],
-        }
+        arrays = {hf: x[ours][rows] for hf, ours in harness.HF_INPUTS.items()}
+        arrays["labels"] = y[rows]
         batches.append(
             {k: torch.from_numpy(v).long().to(device) for k, v in arrays.items()}
         )
@@ -397,11 +393,7 @@ def main(argv=None):
             threads=args.threads,
             device=args.device,
         )
-        env = {
-            "KERAS_BACKEND": backend,
-            **harness.thread_env(args.threads),
-            **harness.device_env(args.device),
-        }
+        env = harness.child_env(backend, args)
         env.update(ENVIRONMENTS.get(option, {}))
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)

@@ -71,6 +71,13 @@ def loadavg():
         return "n/a"
 
 
+# HF's input names -> ours, for the HF baselines.
+HF_INPUTS = {
+    "input_ids": "token_ids",
+    "token_type_ids": "segment_ids",
+    "attention_mask": "padding_mask",
+}
+
 # Distributions that install the same module under another name.
 ALIASES = {"tensorflow": ("tensorflow-cpu",)}
 
@@ -635,6 +642,15 @@ def device_env(device):
             "TF_FORCE_GPU_ALLOW_GROWTH": "true",
         }
     return {"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
+
+
+def child_env(backend, args):
+    """A child's environment: its Keras backend, threads and device."""
+    return {
+        "KERAS_BACKEND": backend,
+        **thread_env(args.threads),
+        **device_env(args.device),
+    }
 
 
 def torch_device(spec):

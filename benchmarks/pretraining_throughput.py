@@ -230,6 +230,7 @@ def main(argv=None):
     for backend in backends:
         if backend not in BACKENDS:
             parser.error(f"unknown backend {backend!r}")
+    harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_pretraining_bench_")
@@ -241,8 +242,7 @@ def main(argv=None):
         spec = dict(name=name, data_path=data_path, threads=args.threads,
                     layers=args.layers, batch_size=args.batch_size,
                     sequence_length=args.sequence_length, warmup=args.warmup)
-        env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
-        specs.append((name, spec, env))
+        specs.append((name, spec, harness.child_env(backend, args)))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}

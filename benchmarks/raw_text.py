@@ -221,6 +221,7 @@ def main(argv=None):
     for v in variants:
         if v not in VARIANTS:
             parser.error(f"unknown variant {v!r}; choose from {list(VARIANTS)}")
+    harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_raw_text_bench_")
@@ -235,8 +236,7 @@ def main(argv=None):
                         fit_texts=args.fit_texts, batch_size=args.batch_size,
                         preprocessor_kwargs=VARIANTS[variant],
                         fit_kwargs=FIT_KWARGS.get(variant, {}))
-            env = {"KERAS_BACKEND": backend, **harness.thread_env(args.threads)}
-            specs.append((name, spec, env))
+            specs.append((name, spec, harness.child_env(backend, args)))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}

@@ -256,6 +256,7 @@ def main(argv=None):
         if v not in VARIANTS:
             parser.error(f"unknown variant {v!r}; choose from {sorted(VARIANTS)}")
     texts = load_reviews(args.limit)
+    harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
     out_dir = tempfile.mkdtemp(prefix="electra_tokenizer_bench_")
@@ -269,8 +270,7 @@ def main(argv=None):
             out_dir=out_dir,
             limit=args.limit,
         )
-        env = {"KERAS_BACKEND": "tensorflow", **harness.thread_env(args.threads)}
-        specs.append((name, spec, env))
+        specs.append((name, spec, harness.child_env("tensorflow", args)))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}
