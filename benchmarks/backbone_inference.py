@@ -9,9 +9,10 @@ for every variant. Each variant runs in its own process:
 - `hf-torch`: `transformers.ElectraModel` in eval mode under
   `torch.no_grad()`, inputs as pre-built torch tensors.
 - `keras-<backend>`: `backbone.predict_on_batch(numpy inputs)`, as a Keras
-  user calls it. With Keras' defaults that is a `tf.function` (no XLA: Keras
-  turns XLA off on CPU-only TensorFlow) on tensorflow, a `jax.jit`-compiled
-  step on jax and eager PyTorch (no `torch.compile`) on torch.
+  user calls it. With the defaults that is a `tf.function` compiled with XLA
+  on tensorflow (keras_electra's `XlaPredictMixin`; Keras itself leaves XLA
+  off on CPU-only TensorFlow), a `jax.jit`-compiled step on jax and eager
+  PyTorch (no `torch.compile`) on torch.
 
 - `keras-hub-<backend>`: keras-hub's own `keras_hub.models.ElectraBackbone`
   with the same weights (mapped from the HF tensors; its random pooler is
@@ -52,7 +53,9 @@ bfloat16 as well (on a CPU with AMX, PyTorch's bfloat16 matmul is several
 times its float32 one).
 
 Extra variants for investigation (not in the default list):
-`keras-tensorflow-xla` (`compile(jit_compile=True)`), `keras-torch-compile`
+`keras-tensorflow-xla` (`compile(jit_compile=True)`), `keras-tensorflow-graph`
+(`compile(jit_compile=False)`: a `tf.function` without XLA, Keras' own
+choice on CPU-only TensorFlow), `keras-torch-compile`
 (`compile(jit_compile=True)`, i.e. `torch.compile`), `keras-<backend>-call`
 (a direct `backbone(inputs, training=False)` under `torch.no_grad()` on
 torch-native / backend tensors, no `predict_on_batch`, the output converted
@@ -96,6 +99,7 @@ HOW_CALLED = {
     "predict": "`predict_on_batch(numpy)`",
     "xla": "`predict_on_batch`, `compile(jit_compile=True)`",
     "compile": "`predict_on_batch`, `compile(jit_compile=True)`",
+    "graph": "`predict_on_batch`, `compile(jit_compile=False)`",
     "call": "`backbone(inputs)` on backend tensors, output to numpy",
     "nochecks": "`predict_on_batch`, input checks disabled",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
@@ -359,6 +363,8 @@ def setup_keras(spec):
         del tensors
         if mode in ("xla", "compile"):
             backbone.compile(jit_compile=True)
+        elif mode == "graph":
+            backbone.compile(jit_compile=False)
         backbones[key] = backbone
     for name, out in exact_gelu_outputs.items():
         np.save(

@@ -10,10 +10,13 @@ from keras_electra.layers.electra_transformer_block import (
 from keras_electra.models.electra_layout_map import electra_layout_map
 from keras_electra.models.input_checks import check_backbone_inputs
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
+from keras_electra.models.xla_predict import XlaPredictMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraBackbone(ElectraPresetMixin, JaxPredictOnBatchMixin, Backbone):
+class ElectraBackbone(
+    ElectraPresetMixin, JaxPredictOnBatchMixin, XlaPredictMixin, Backbone
+):
     """The ELECTRA encoder: factorized embeddings and a transformer stack.
 
     Numerically identical to HF transformers' `ElectraModel` (and Google's
@@ -21,7 +24,9 @@ class ElectraBackbone(ElectraPresetMixin, JaxPredictOnBatchMixin, Backbone):
     the two differ, post-LayerNorm transformer blocks with exact (erf) GELU,
     no pooler. Returns the `(batch, length, hidden_dim)` sequence output.
     On JAX, `predict_on_batch` skips Keras' copy of every variable in and
-    out of the compiled step (`JaxPredictOnBatchMixin`).
+    out of the compiled step (`JaxPredictOnBatchMixin`); on CPU-only
+    TensorFlow, `predict` is compiled with XLA under the default
+    `jit_compile="auto"` (`XlaPredictMixin`).
 
     Args:
         vocabulary_size: int. Size of the WordPiece vocabulary.

@@ -142,8 +142,10 @@ class ElectraClassifier(ElectraTask, TextClassifier):
             loss = self._default_loss()
         if metrics == "auto":
             metrics = self._default_metrics()
-        keras.Model.compile(
-            self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+        # With every argument given, TextClassifier's `compile` only passes
+        # them on.
+        super().compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
         )
 
     def _from_logits(self, probability_activation):

@@ -16,9 +16,12 @@ from keras_electra.models.shuffled_fit import is_dataset
 from keras_electra.models.text_inputs import check_label_count
 from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import is_raw_batch
+from keras_electra.models.xla_predict import XlaPredictMixin
 
 
-class ElectraTask(ElectraPresetMixin, JaxPredictOnBatchMixin, Task, Functional):
+class ElectraTask(
+    ElectraPresetMixin, JaxPredictOnBatchMixin, XlaPredictMixin, Task, Functional
+):
     """Base class of keras_electra's tasks: keras-hub's `Task`, plus
 
     - `from_preset`, `presets` and atomic `save_to_preset` for every ELECTRA
@@ -31,6 +34,8 @@ class ElectraTask(ElectraPresetMixin, JaxPredictOnBatchMixin, Task, Functional):
     - preprocessed batches that Keras' distribution engines accept;
     - on JAX, a `predict_on_batch` that does not copy every variable in and
       out of the compiled step (`JaxPredictOnBatchMixin`);
+    - on CPU-only TensorFlow, a `predict` compiled with XLA under the
+      default `jit_compile="auto"` (`XlaPredictMixin`);
     - `.keras` files that reload compiled as saved, through the task's own
       `compile()`.
 

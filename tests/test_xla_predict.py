@@ -1,0 +1,111 @@
+"""`predict` compiled with XLA on CPU-only TensorFlow (`XlaPredictMixin`)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import torch
+import transformers
+from hf_reference import hf_config
+from hf_reference import hf_forward_kwargs
+from hf_reference import keras_backbone_from_hf
+from hf_reference import max_abs_diff_at_real_positions
+from hf_reference import padded_batch
+from hf_reference import random_hf_model
+from lm_reference import tiny_backbone
+
+from keras_electra import ElectraClassifier
+
+pytestmark = pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="Keras already compiles every JAX step; PyTorch has no XLA",
+)
+
+
+def xla_calls(function):
+    """How many calls in a traced `tf.function` XLA must compile."""
+    count = 0
+    for concrete in function._list_all_concrete_functions():
+        for op in concrete.graph.get_operations():
+            try:
+                count += bool(op.get_attr("_XlaMustCompile"))
+            except ValueError:  # An op without the attribute.
+                pass
+    return count
+
+
+def tiny_inputs():
+    return padded_batch(hf_config("factorized", vocab_size=50), length=12)
+
+
+def tiny_classifier():
+    return ElectraClassifier(tiny_backbone(), num_classes=3)
+
+
+def test_backbone_predicts_through_xla_and_matches_hf():
+    config = hf_config("factorized")
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
+    with torch.no_grad():
+        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    ours = backbone.predict_on_batch(inputs)
+    assert xla_calls(backbone.predict_function) == 1
+    diff = max_abs_diff_at_real_positions(
+        ours, expected.numpy(), inputs["padding_mask"]
+    )
+    assert diff <= 1e-5
+    backbone.compile(jit_compile=False)
+    np.testing.assert_allclose(
+        backbone.predict(inputs, verbose=0), ours, atol=1e-5
+    )
+    assert xla_calls(backbone.predict_function) == 0
+
+
+def test_compiled_task_predicts_through_xla_and_trains_without():
+    classifier = tiny_classifier()
+    classifier.compile()  # jit_compile="auto"
+    inputs = tiny_inputs()
+    classifier.predict(inputs, batch_size=3, verbose=0)
+    assert xla_calls(classifier.predict_function) == 1
+    # Keras builds the train step with XLA exactly when this is True.
+    assert classifier.jit_compile is False
+    classifier.fit(inputs, np.array([0, 1, 2]), epochs=1, verbose=0)
+    classifier.predict(inputs, batch_size=3, verbose=0)
+    assert xla_calls(classifier.predict_function) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(jit_compile=False), dict(run_eagerly=True)]
+)
+def test_explicit_choices_keep_keras_predict(kwargs):
+    classifier = tiny_classifier()
+    classifier.compile(**kwargs)
+    expected = keras.ops.convert_to_numpy(
+        classifier(tiny_inputs(), training=False)
+    )
+    out = classifier.predict_on_batch(tiny_inputs())
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    if kwargs.get("run_eagerly"):
+        assert not isinstance(
+            classifier.predict_function, tf.types.experimental.PolymorphicFunction
+        )
+    else:
+        assert xla_calls(classifier.predict_function) == 0
+
+
+@pytest.mark.parametrize("jit_compile, calls", [("auto", 1), (False, 0)])
+def test_a_reloaded_task_keeps_the_choice(tmp_path, jit_compile, calls):
+    classifier = tiny_classifier()
+    classifier.compile(jit_compile=jit_compile)
+    path = tmp_path / "classifier.keras"
+    classifier.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        restored.predict_on_batch(tiny_inputs()),
+        classifier.predict_on_batch(tiny_inputs()),
+        atol=1e-6,
+    )
+    assert xla_calls(restored.predict_function) == calls
