@@ -80,6 +80,20 @@ def hf_forward_kwargs(inputs):
     }
 
 
+def backbone_parity_case():
+    """Our backbone with a random HF `ElectraModel`'s weights, a padded
+    batch of 4 at full length, and HF's sequence output for it."""
+    config = hf_config("factorized")
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    inputs = padded_batch(
+        config, batch=4, length=config.max_position_embeddings
+    )
+    with torch.no_grad():
+        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    return backbone, inputs, expected.numpy()
+
+
 def max_abs_diff_at_real_positions(ours, theirs, padding_mask):
     mask = np.asarray(padding_mask).astype(bool)
     return float(np.max(np.abs(np.asarray(ours)[mask] - np.asarray(theirs)[mask])))

@@ -1,14 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import torch
-import transformers
+from hf_reference import backbone_parity_case
 from hf_reference import hf_config
-from hf_reference import hf_forward_kwargs
-from hf_reference import keras_backbone_from_hf
 from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
-from hf_reference import random_hf_model
 from lm_reference import tiny_backbone
 
 from keras_electra import ElectraClassifier
@@ -31,16 +27,9 @@ def keras_predict_on_batch(model, x):
 
 
 def test_backbone_predict_on_batch_matches_hf_and_keras():
-    config = hf_config("factorized")
-    hf_model = random_hf_model(transformers.ElectraModel, config)
-    backbone = keras_backbone_from_hf(hf_model, prefix="")
-    inputs = padded_batch(
-        config, batch=4, length=config.max_position_embeddings
-    )
-    with torch.no_grad():
-        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    backbone, inputs, expected = backbone_parity_case()
     ours = backbone.predict_on_batch(inputs)
-    diff = max_abs_diff_at_real_positions(ours, expected.numpy(),
+    diff = max_abs_diff_at_real_positions(ours, expected,
                                           inputs["padding_mask"])
     assert diff <= 1e-5
     np.testing.assert_array_equal(

@@ -4,14 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
-import transformers
+from hf_reference import backbone_parity_case
 from hf_reference import hf_config
-from hf_reference import hf_forward_kwargs
-from hf_reference import keras_backbone_from_hf
 from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
-from hf_reference import random_hf_model
 from lm_reference import tiny_backbone
 
 from keras_electra import ElectraClassifier
@@ -43,18 +39,11 @@ def tiny_classifier():
 
 
 def test_backbone_predicts_through_xla_and_matches_hf():
-    config = hf_config("factorized")
-    hf_model = random_hf_model(transformers.ElectraModel, config)
-    backbone = keras_backbone_from_hf(hf_model, prefix="")
-    inputs = padded_batch(
-        config, batch=4, length=config.max_position_embeddings
-    )
-    with torch.no_grad():
-        expected = hf_model(**hf_forward_kwargs(inputs)).last_hidden_state
+    backbone, inputs, expected = backbone_parity_case()
     ours = backbone.predict_on_batch(inputs)
     assert xla_calls(backbone.predict_function) == 1
     diff = max_abs_diff_at_real_positions(
-        ours, expected.numpy(), inputs["padding_mask"]
+        ours, expected, inputs["padding_mask"]
     )
     assert diff <= 1e-5
     backbone.compile(jit_compile=False)
@@ -78,11 +67,16 @@ def test_compiled_task_predicts_through_xla_and_trains_without():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(jit_compile=False), dict(run_eagerly=True)]
+    "kwargs", [dict(jit_compile=False), dict(run_eagerly=True), None]
 )
 def test_explicit_choices_keep_keras_predict(kwargs):
     classifier = tiny_classifier()
-    classifier.compile(**kwargs)
+    if kwargs is None:  # Keras' other way to turn XLA off.
+        classifier.compile()
+        classifier.jit_compile = False
+        kwargs = {}
+    else:
+        classifier.compile(**kwargs)
     expected = keras.ops.convert_to_numpy(
         classifier(tiny_inputs(), training=False)
     )

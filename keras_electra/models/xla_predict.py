@@ -2,16 +2,19 @@
 
 With `jit_compile="auto"` (the default) Keras compiles TensorFlow steps with
 XLA only where a GPU or TPU is present. For an ELECTRA forward pass XLA is
-the faster choice on CPUs too (ELECTRA-Small, AMD EPYC with AVX2, CPU time
-per `predict_on_batch`: one thread 1.01-1.05x HF's speed with it against
-0.86-0.96x without at 8 x 128 and above; two threads 1.01-1.21x against
-0.69-0.82x), so with `"auto"` the predict step is compiled with XLA there.
-Each new input shape then compiles once (about 1-3 s for ELECTRA-Small).
+the faster choice on CPUs too (AMD EPYC with AVX2, `predict_on_batch` of
+ELECTRA-Small at 8 x 128 and 32 x 128 and ELECTRA-Base at 8 x 128: with two
+threads 0.95-1.19x HF's throughput with it against 0.65-0.90x without; with
+one thread 1.02-1.08x HF's CPU time against 0.89-1.03x; only Small 1 x 32
+on one thread was slower with it, 19.8 against 17.3 ms), so with `"auto"`
+the predict step is compiled with XLA there. Each new input shape then
+compiles once (about 1-3 s for ELECTRA-Small).
 
 Training and evaluation stay as Keras resolves them: XLA made TensorFlow's
 training step slower on CPUs (2,210 against 1,760 ms at Small 8 x 128).
-An explicit `compile(jit_compile=False)` keeps `predict` off XLA, and so do
-`run_eagerly=True` and `tf.distribute` strategies (as Keras does).
+An explicit `compile(jit_compile=False)` (or `model.jit_compile = False`)
+keeps `predict` off XLA, and so do `run_eagerly=True` and `tf.distribute`
+strategies (as Keras does).
 """
 
 import keras
@@ -22,6 +25,7 @@ class XlaPredictMixin:
 
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
+        # keras-hub's tasks take `jit_compile` by keyword only.
         choice = kwargs.get("jit_compile", "auto")
         # Past Keras' attribute tracking: a setting, not state.
         object.__setattr__(self, "_electra_jit_compile", choice)
@@ -29,6 +33,15 @@ class XlaPredictMixin:
             # Keras saves the value "auto" resolved to on this machine; keep
             # the choice, so that a reloaded model resolves it where it runs.
             self._compile_config.config["jit_compile"] = "auto"
+
+    def __setattr__(self, name, value):
+        # `model.jit_compile = False` is Keras' other way to turn XLA off.
+        # Not a property setter: TensorFlow's trackable `__setattr__` skips
+        # the setter when the value is the current one (False, on a CPU).
+        # `compile()` sets the value "auto" resolved to, then its choice.
+        if name == "jit_compile":
+            object.__setattr__(self, "_electra_jit_compile", value)
+        super().__setattr__(name, value)
 
     def make_predict_function(self, force=False):
         if not predicts_with_xla(self) or self.jit_compile:
