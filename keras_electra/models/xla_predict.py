@@ -5,10 +5,10 @@ XLA only where a GPU or TPU is present. For an ELECTRA forward pass XLA is
 the faster choice on CPUs too (AMD EPYC with AVX2, `predict_on_batch` of
 ELECTRA-Small at 8 x 128 and 32 x 128 and ELECTRA-Base at 8 x 128: with two
 threads 0.95-1.19x HF's throughput with it against 0.65-0.90x without; with
-one thread 1.02-1.08x HF's CPU time against 0.89-1.03x; only Small 1 x 32
-on one thread was slower with it, 19.8 against 17.3 ms), so with `"auto"`
-the predict step is compiled with XLA there. Each new input shape then
-compiles once (about 1-3 s for ELECTRA-Small).
+one thread 1.02-1.08x HF's CPU time against 0.89-1.03x; Small 1 x 32 on
+one thread level, 15.4 against 15.1 ms), so with `"auto"` the predict step
+is compiled with XLA there. Each new input shape then compiles once (about
+1-3 s for ELECTRA-Small).
 
 Training and evaluation stay as Keras resolves them: XLA made TensorFlow's
 training step slower on CPUs (2,210 against 1,760 ms at Small 8 x 128).
