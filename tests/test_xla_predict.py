@@ -67,7 +67,9 @@ def test_compiled_task_predicts_through_xla_and_trains_without():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(jit_compile=False), dict(run_eagerly=True), None]
+    "kwargs",
+    [dict(jit_compile=False), dict(run_eagerly=True), None],
+    ids=["compile-jit-false", "run-eagerly", "attribute-jit-false"],
 )
 def test_explicit_choices_keep_keras_predict(kwargs):
     classifier = tiny_classifier()
@@ -84,7 +86,8 @@ def test_explicit_choices_keep_keras_predict(kwargs):
     np.testing.assert_allclose(out, expected, atol=1e-6)
     if kwargs.get("run_eagerly"):
         assert not isinstance(
-            classifier.predict_function, tf.types.experimental.PolymorphicFunction
+            classifier.predict_function,
+            tf.types.experimental.PolymorphicFunction,
         )
     else:
         assert xla_calls(classifier.predict_function) == 0
