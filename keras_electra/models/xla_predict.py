@@ -44,7 +44,9 @@ class XlaPredictMixin:
         super().__setattr__(name, value)
 
     def make_predict_function(self, force=False):
-        if not predicts_with_xla(self) or self.jit_compile:
+        # Keras asks on every predict call; the built function is cached.
+        built = self.predict_function is not None and not force
+        if built or self.jit_compile or not predicts_with_xla(self):
             return super().make_predict_function(force)
         # Keras reads `jit_compile` while it builds the function.
         resolved = self._jit_compile
