@@ -32,6 +32,10 @@ where the kernel's THP mode is `madvise` or `always`).
 `keras-tensorflow-eigen` runs TensorFlow with `EIGEN_ENV` (its Eigen
 kernels instead of oneDNN's).
 
+Before and after in one run: with `--baseline DIR` (another checkout, e.g.
+`git worktree add /tmp/base HEAD~1`), a variant named `<variant>@baseline`
+runs the keras_electra of DIR, the others this checkout's.
+
 Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
 `LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
@@ -193,6 +197,7 @@ def setup_hf(spec):
 def setup_keras(spec):
     import keras
 
+    import keras_electra
     from keras_electra.convert.hf_config import backbone_kwargs_from_hf_config
     from keras_electra.convert.hf_heads import load_hf_tensors
     from keras_electra.models.electra_backbone import ElectraBackbone
@@ -243,6 +248,7 @@ def setup_keras(spec):
         return clock.ends, clock.losses
 
     info = {
+        "package": os.path.dirname(keras_electra.__file__),
         "backend": keras.backend.backend(),
         "jit_compile": bool(classifier.jit_compile),
         "optimizer": type(classifier.optimizer).__name__,
@@ -326,6 +332,7 @@ def main(argv=None):
         )
     )
     harness.add_common_arguments(parser, repeats=3)
+    harness.add_baseline_argument(parser)
     parser.add_argument(
         "--steps",
         type=int,
@@ -372,7 +379,8 @@ def main(argv=None):
     args.sequence_length = args.sequence_length or sequence_length
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    parsed = {v: parse_variant(v) for v in variants}
+    baseline = {v: harness.split_baseline(v, args) for v in variants}
+    parsed = {v: parse_variant(baseline[v][0]) for v in variants}
     gpu = harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
@@ -395,6 +403,7 @@ def main(argv=None):
         )
         env = harness.child_env(backend, args)
         env.update(ENVIRONMENTS.get(option, {}))
+        env.update(baseline[name][1])
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     failed = {}

@@ -149,11 +149,19 @@ class Worker:
         log_dir = log_dir or tempfile.mkdtemp(prefix="electra_bench_")
         self.log_path = os.path.join(log_dir, f"{name}.log")
         self._log = open(self.log_path, "w")
+        env = env or {}
         child_env = dict(os.environ)
         child_env.update(CHILD_ENV)
-        child_env.update(env or {})
+        child_env.update(env)
+        # A variant's own path (`--baseline`) goes ahead of this checkout.
         child_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (REPO_ROOT, child_env.get("PYTHONPATH")) if p
+            p
+            for p in (
+                env.get("PYTHONPATH"),
+                REPO_ROOT,
+                os.environ.get("PYTHONPATH"),
+            )
+            if p
         )
         self.process = subprocess.Popen(
             [sys.executable, script, "--worker", json.dumps(spec)],
@@ -614,6 +622,33 @@ def add_common_arguments(parser, repeats):
         ),
     )
     parser.add_argument("--worker", default=None, help=argparse_hidden())
+
+
+BASELINE = "@baseline"
+
+
+def add_baseline_argument(parser):
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="DIR",
+        help=(
+            "another checkout (e.g. `git worktree add /tmp/base HEAD~1`): a "
+            "variant named `<variant>@baseline` runs its keras_electra, for "
+            "before/after figures from one run"
+        ),
+    )
+
+
+def split_baseline(name, args):
+    """`keras-jax@baseline` -> ("keras-jax", {"PYTHONPATH": args.baseline})."""
+    if not name.endswith(BASELINE):
+        return name, {}
+    if not args.baseline:
+        sys.exit(f"{name}: give the baseline checkout with --baseline DIR")
+    if not os.path.isdir(os.path.join(args.baseline, "keras_electra")):
+        sys.exit(f"--baseline {args.baseline}: no keras_electra package there")
+    return name[: -len(BASELINE)], {"PYTHONPATH": args.baseline}
 
 
 def check_device(device):

@@ -129,7 +129,7 @@ def keras_gradients(model, inputs, readout):
         gradients = tape.gradient(loss, model.trainable_weights)
     else:
         # CPU tensors, as a user may pass: the model moves them to its device.
-        tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
+        tensors = keras.tree.map_structure(torch.as_tensor, inputs)
         outputs = model(tensors, training=True)
         loss = (outputs * keras.ops.convert_to_tensor(readout)).sum()
         gradients = torch.autograd.grad(

@@ -89,13 +89,23 @@ def test_backbone_inference(tmp_path):
 
 
 def test_classifier_training(tmp_path):
+    # A stand-in "other checkout": this package under another directory.
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "keras_electra").symlink_to(os.path.join(ROOT, "keras_electra"))
+    variants = ["keras-tensorflow", "hf-torch-bf16", "keras-tensorflow@baseline"]
     stdout, payload = run_script("classifier_training", [
-        "--case", "tiny-2x16", "--variants", "keras-tensorflow,hf-torch-bf16",
-        "--steps", "2", "--warmup", "1",
+        "--case", "tiny-2x16", "--variants", ",".join(variants),
+        "--steps", "2", "--warmup", "1", "--baseline", str(baseline),
     ], tmp_path)
-    assert list(table_rows(stdout)) == ["keras-tensorflow", "hf-torch-bf16"]
+    assert list(table_rows(stdout)) == variants
     (round_,) = payload["results"]["keras-tensorflow"]
     assert round_["steps"] == 1 and len(round_["losses"]) == 2
+    packages = {v: payload["ready"][v]["package"] for v in variants[::2]}
+    assert packages["keras-tensorflow@baseline"] == str(
+        baseline / "keras_electra"
+    )
+    assert packages["keras-tensorflow"] == os.path.join(ROOT, "keras_electra")
 
 
 def test_tokenizer_throughput(tmp_path):

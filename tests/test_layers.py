@@ -2,8 +2,10 @@ import keras
 import numpy as np
 import pytest
 import torch
+from hf_reference import keras_gradients
 
 from keras_electra import layers
+from keras_electra.layers import fast_dense
 
 pytestmark = pytest.mark.backend_sensitive
 
@@ -170,3 +172,55 @@ def test_jax_attention_matches_softmax_attention(dtype, atol):
         ]
         for a, b in zip(*grads):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+# (fast class, Keras class, arguments, input shape)
+FAST_DENSE_CASES = {
+    "dense-widening": (fast_dense.Dense, keras.layers.Dense,
+                       dict(units=12), (4, 6, 8)),
+    "dense-narrowing": (fast_dense.Dense, keras.layers.Dense,
+                        dict(units=3), (4, 6, 8)),
+    "einsum-to-heads": (fast_dense.EinsumDense, keras.layers.EinsumDense,
+                        dict(equation="btd,dnh->btnh",
+                             output_shape=(None, 2, 3), bias_axes="nh"),
+                        (4, 6, 8)),
+    "einsum-from-heads": (fast_dense.EinsumDense, keras.layers.EinsumDense,
+                          dict(equation="btnh,nhd->btd",
+                               output_shape=(None, 5), bias_axes="d"),
+                          (4, 6, 2, 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAST_DENSE_CASES))
+def test_fast_dense_matches_keras_layer_and_its_gradients(case):
+    fast_class, keras_class, kwargs, shape = FAST_DENSE_CASES[case]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype("float32")
+    ours, theirs = fast_class(**kwargs), keras_class(**kwargs)
+    ours.build(shape)
+    theirs.build(shape)
+    theirs.set_weights(
+        [rng.normal(size=w.shape).astype("float32") for w in theirs.weights]
+    )
+    ours.set_weights(theirs.get_weights())
+    expected = to_numpy(theirs(x))
+    np.testing.assert_allclose(to_numpy(ours(x)), expected, atol=1e-5)
+    readout = rng.normal(size=expected.shape).astype("float32")
+    expected_gradients = keras_gradients(theirs, x, readout)
+    for ours_g, theirs_g in zip(
+        keras_gradients(ours, x, readout), expected_gradients
+    ):
+        np.testing.assert_allclose(ours_g, theirs_g, atol=1e-5)
+
+
+def test_fast_einsum_dense_trains_with_an_unknown_batch_size():
+    # The functional build and `fit` trace the batch axis as None.
+    model = keras.Sequential([
+        keras.Input((6, 8)),
+        fast_dense.EinsumDense("btd,dnh->btnh", (None, 2, 3), bias_axes="nh"),
+    ])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(5, 6, 8)).astype("float32")
+    history = model.fit(x, np.zeros((5, 6, 2, 3), "float32"), batch_size=2,
+                        epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]

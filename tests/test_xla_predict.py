@@ -9,6 +9,7 @@ from hf_reference import hf_config
 from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
 from lm_reference import tiny_backbone
+from tf_graphs import xla_calls
 
 from keras_electra import ElectraClassifier
 
@@ -16,18 +17,6 @@ pytestmark = pytest.mark.skipif(
     keras.config.backend() != "tensorflow",
     reason="Keras already compiles every JAX step; PyTorch has no XLA",
 )
-
-
-def xla_calls(function):
-    """How many calls in a traced `tf.function` XLA must compile."""
-    count = 0
-    for concrete in function._list_all_concrete_functions():
-        for op in concrete.graph.get_operations():
-            try:
-                count += bool(op.get_attr("_XlaMustCompile"))
-            except ValueError:  # An op without the attribute.
-                pass
-    return count
 
 
 def tiny_inputs():

@@ -4,6 +4,7 @@ import math
 import keras
 from keras import ops
 
+from keras_electra.layers import fast_dense
 from keras_electra.layers import jax_fast_path
 from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import activate
@@ -79,7 +80,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         head_shape = (None, self.num_heads, self.head_dim)
 
         def dense(name, units):
-            return jax_fast_path.Dense(
+            return fast_dense.Dense(
                 units,
                 kernel_initializer=self.kernel_initializer,
                 dtype=self.dtype_policy,
@@ -87,7 +88,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
             )
 
         def projection(name):
-            return jax_fast_path.EinsumDense(
+            return fast_dense.EinsumDense(
                 "btd,dnh->btnh",
                 output_shape=head_shape,
                 bias_axes="nh",
@@ -111,7 +112,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
         self.query_dense = projection("query")
         self.key_dense = projection("key")
         self.value_dense = projection("value")
-        self.attention_output_dense = jax_fast_path.EinsumDense(
+        self.attention_output_dense = fast_dense.EinsumDense(
             "btnh,nhd->btd",
             output_shape=(None, hidden_dim),
             bias_axes="d",
@@ -172,7 +173,9 @@ class ElectraTransformerBlock(keras.layers.Layer):
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(inputs + attended)
         x = ops.cast(x, self.compute_dtype)
-        ffn = activate(self.activation, self.intermediate_dense(x))
+        ffn = activate(
+            self.activation, self.intermediate_dense(x), training=training
+        )
         ffn = self.output_dropout(self.output_dense(ffn), training=training)
         outputs = self.output_layer_norm(x + ffn)
         outputs = ops.cast(outputs, self.compute_dtype)

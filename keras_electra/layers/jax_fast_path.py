@@ -1,4 +1,4 @@
-"""Exact GELU, Dense and EinsumDense on JAX, in forms XLA's CPU compiler
+"""Exact GELU, attention and the Dense product on JAX, in forms XLA's CPU compiler
 runs faster.
 
 JAX compiles the whole training step, so what is left to win is in the
@@ -14,8 +14,7 @@ forms XLA is given. Two of them cost an ELECTRA-Small training step
   transposed, which YNNPACK does not take: Eigen ran it at half speed, or
   XLA transposed the 16 MB activation first. `matmul` transposes the
   smaller operand itself, so the product is in the canonical form.
-  `EinsumDense` uses it too, which also stops XLA from copying the
-  attention output kernel into another layout on every call.
+  `fast_dense.Dense` and `fast_dense.EinsumDense` use it on JAX.
 
 Both compute what the Keras path computes (the GELU within 2e-6 of
 float64, as `jax.nn`'s is within 4e-7; the products as plain float32
@@ -27,7 +26,6 @@ the JAX backend.
 import functools
 import math
 
-import keras
 from keras import ops
 
 # XLA's own float32 erf (`ErfImpl32` in xla/hlo/builder/lib/math.cc): an odd
@@ -154,82 +152,3 @@ def _matmul():
 def matmul(x, kernel):
     """`x @ kernel` for JAX arrays (`kernel` 2-D), with the faster gradient."""
     return _matmul()(x, kernel)
-
-
-def _applies(layer):
-    return (
-        keras.config.backend() == "jax"
-        and not layer.lora_enabled
-        and layer.quantization_mode is None
-    )
-
-
-class _SameVariables:
-    """Keras quantizes only its own Dense classes unless `type_check=False`;
-    these change `call` alone, so they quantize as their parents do."""
-
-    def quantize(self, mode=None, type_check=True, **kwargs):
-        super().quantize(mode, type_check=False, **kwargs)
-
-
-def _finish(layer, x):
-    if layer.bias is not None:
-        x = ops.add(x, layer.bias)
-    if layer.activation is not None:
-        x = layer.activation(x)
-    return x
-
-
-class Dense(_SameVariables, keras.layers.Dense):
-    """`keras.layers.Dense` whose product uses `matmul` on JAX.
-
-    Same variables, names and results; LoRA, quantized kernels and the
-    other backends take `keras.layers.Dense.call`.
-    """
-
-    def call(self, inputs, training=None):
-        if not _applies(self):
-            return super().call(inputs, training=training)
-        return _finish(self, matmul(inputs, ops.convert_to_tensor(self.kernel)))
-
-
-def _contracted_axes(equation):
-    """How many trailing input axes `equation` contracts with the leading
-    kernel axes, where it is a matrix product of reshaped operands."""
-    operands, output = equation.split("->")
-    inputs, kernel = operands.split(",")
-    for axes in range(1, min(len(inputs), len(kernel)) + 1):
-        if inputs[-axes:] == kernel[:axes] and (
-            output == inputs[:-axes] + kernel[axes:]
-        ):
-            return axes
-    return None
-
-
-class EinsumDense(_SameVariables, keras.layers.EinsumDense):
-    """`keras.layers.EinsumDense` as one `matmul` on JAX, where it is one.
-
-    For equations whose input ends with the axes the kernel starts with
-    (`btd,dnh->btnh`, `btnh,nhd->btd`), the einsum is a matrix product of
-    reshaped operands. Written so, XLA keeps the kernel as it is stored:
-    through `einsum`, it copied the attention output kernel into another
-    layout on every call (5.6 ms per layer at ELECTRA-Base, 8 x 128).
-    """
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._contracted_axes = _contracted_axes(self.equation)
-
-    def call(self, inputs, training=None):
-        if not _applies(self) or not getattr(self, "_contracted_axes", None):
-            return super().call(inputs, training=training)
-        contracted = self._contracted_axes
-        kernel = ops.convert_to_tensor(self.kernel)
-        leading = tuple(inputs.shape[:-contracted])
-        rows = math.prod(kernel.shape[:contracted])
-        product = matmul(
-            ops.reshape(inputs, leading + (rows,)),
-            ops.reshape(kernel, (rows, -1)),
-        )
-        outputs = leading + tuple(kernel.shape[contracted:])
-        return _finish(self, ops.reshape(product, outputs))

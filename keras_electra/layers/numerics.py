@@ -45,14 +45,26 @@ def gelu_approximate(x):
     return keras.activations.gelu(x, approximate=True)
 
 
-def activate(activation, x):
-    """`activation(x)`, with exact GELU computed faster on JAX.
+def activate(activation, x, training=False):
+    """`activation(x)`, with exact GELU computed faster on JAX and, when
+    training, on TensorFlow.
 
-    See `jax_fast_path.exact_gelu`; every other activation, and every other
-    backend, calls `activation` itself.
+    See `jax_fast_path.exact_gelu` and `tf_fast_path.exact_gelu`; every
+    other activation, and the PyTorch backend, calls `activation` itself.
+    TensorFlow's is XLA-compiled, so inference graphs (and exported
+    models) keep Keras' own GELU, as does training with op determinism
+    (Keras keeps XLA off then too).
     """
-    if activation is keras.activations.gelu and keras.config.backend() == "jax":
+    if activation is not keras.activations.gelu:
+        return activation(x)
+    backend = keras.config.backend()
+    if backend == "jax":
         from keras_electra.layers import jax_fast_path
 
         return jax_fast_path.exact_gelu(x)
+    if backend == "tensorflow" and training:
+        from keras_electra.layers import tf_fast_path
+
+        if tf_fast_path.may_use_xla():
+            return tf_fast_path.exact_gelu(x)
     return activation(x)

@@ -1,0 +1,101 @@
+"""TensorFlow's training forms of the block (`layers/tf_fast_path.py`)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import torch
+from lm_reference import tiny_backbone
+from tensorflow.python.framework import config as tf_config
+from tf_graphs import op_types
+from tf_graphs import xla_calls
+
+from keras_electra.layers import fast_dense
+from keras_electra.layers.numerics import activate
+
+pytestmark = pytest.mark.skipif(
+    keras.config.backend() != "tensorflow", reason="TensorFlow's forms"
+)
+
+
+def gelu_and_gradient(x, training):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = activate(keras.activations.gelu, x, training=training)
+    return y, tape.gradient(y, x)
+
+
+def test_training_gelu_is_exact_in_both_directions():
+    values = np.linspace(-8, 8, 4001, dtype="float32")
+    ours, ours_gradient = gelu_and_gradient(tf.constant(values), True)
+    reference = torch.tensor(values, requires_grad=True)
+    expected = torch.nn.functional.gelu(reference)
+    expected.sum().backward()
+    np.testing.assert_allclose(
+        ours.numpy(), expected.detach().numpy(), rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ours_gradient.numpy(), reference.grad.numpy(), rtol=1e-6, atol=1e-6
+    )
+
+
+def traced_gelu(training):
+    function = tf.function(lambda x: gelu_and_gradient(x, training))
+    function(tf.ones((2, 3)))
+    return function
+
+
+def test_gelu_is_xla_fused_in_training_only():
+    assert xla_calls(traced_gelu(training=True)) == 2  # forward, gradient
+    assert xla_calls(traced_gelu(training=False)) == 0
+    tf_config.enable_op_determinism()
+    try:
+        assert xla_calls(traced_gelu(training=True)) == 0
+    finally:
+        tf_config.disable_op_determinism()
+
+
+def test_backbone_uses_xla_only_for_training():
+    backbone = tiny_backbone()
+    inputs = {
+        "token_ids": np.ones((2, 8), "int32"),
+        "segment_ids": np.zeros((2, 8), "int32"),
+        "padding_mask": np.ones((2, 8), "int32"),
+    }
+
+    def traced(training):
+        function = tf.function(lambda x: backbone(x, training=training))
+        function(inputs)
+        return function
+
+    assert xla_calls(traced(True)) == backbone.num_layers
+    assert xla_calls(traced(False)) == 0
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (fast_dense.Dense(12), (None, 6, 8)),
+        (fast_dense.EinsumDense("btd,dnh->btnh", (None, 2, 3), bias_axes="nh"),
+         (None, 6, 8)),
+        (fast_dense.EinsumDense("btnh,nhd->btd", (None, 5), bias_axes="d"),
+         (None, 6, 2, 3)),
+    ],
+    ids=["dense", "einsum-to-heads", "einsum-from-heads"],
+)
+def test_dense_products_are_two_dimensional(layer, shape):
+    # One 2-D product forward, two backward; no batched product that
+    # broadcasts the kernel.
+    layer.build(shape)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, "float32")])
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return tape.gradient(y, [x, layer.kernel])
+
+    gradients.get_concrete_function()
+    types = op_types(gradients)
+    assert "MatMul" in types
+    assert not types & {"BatchMatMulV2", "BatchMatMulV3", "Einsum"}

@@ -1,0 +1,22 @@
+"""What a traced TensorFlow function runs (tests on the tensorflow backend)."""
+
+
+def _operations(function):
+    for concrete in function._list_all_concrete_functions():
+        yield from concrete.graph.get_operations()
+
+
+def xla_calls(function):
+    """How many calls in a traced `tf.function` XLA must compile."""
+    count = 0
+    for op in _operations(function):
+        try:
+            count += bool(op.get_attr("_XlaMustCompile"))
+        except ValueError:  # An op without the attribute.
+            pass
+    return count
+
+
+def op_types(function):
+    """The op types of a traced `tf.function`'s graphs."""
+    return {op.type for op in _operations(function)}
