@@ -1,5 +1,5 @@
-"""Exact GELU, attention and the Dense product on JAX, in forms XLA's CPU compiler
-runs faster.
+"""Exact GELU, attention and the Dense product on JAX, in forms XLA's CPU
+compiler runs faster.
 
 JAX compiles the whole training step, so what is left to win is in the
 forms XLA is given. Two of them cost an ELECTRA-Small training step
