@@ -579,7 +579,9 @@ def case_report(case, rounds_by_variant, peaks, run):
     hf_median = stats[reference][0]["median"] if reference else None
     rows, entries = [], {}
     for variant, (tput, latencies, cores, cpu_per_call) in stats.items():
-        framework, _, mode = parse_variant(variant)
+        framework, _, mode = parse_variant(
+            variant.removesuffix(harness.BASELINE)
+        )
         how = HOW_CALLED[mode] if framework == "keras" else HOW_CALLED["hf-torch"]
         diff = exact = None
         if reference and variant != reference:
@@ -642,6 +644,7 @@ def main(argv=None):
         )
     )
     harness.add_common_arguments(parser, repeats=3)
+    harness.add_baseline_argument(parser)
     parser.add_argument(
         "--cases",
         default=DEFAULT_CASES,
@@ -687,7 +690,8 @@ def main(argv=None):
 
     cases = parse_cases(args.cases)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    parsed = {v: parse_variant(v) for v in variants}
+    baseline = {v: harness.split_baseline(v, args) for v in variants}
+    parsed = {v: parse_variant(baseline[v][0]) for v in variants}
     gpu = harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
@@ -709,7 +713,9 @@ def main(argv=None):
             threads=args.threads,
             device=args.device,
         )
-        specs.append((name, spec, harness.child_env(backend, args)))
+        env = harness.child_env(backend, args)
+        env.update(baseline[name][1])
+        specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     failed = {}
     workers = harness.start_workers(

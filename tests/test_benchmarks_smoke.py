@@ -58,14 +58,23 @@ def table_rows(stdout):
     return rows
 
 
+def baseline_stand_in(tmp_path):
+    """A stand-in "other checkout": this package under another directory."""
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    (baseline / "keras_electra").symlink_to(os.path.join(ROOT, "keras_electra"))
+    return baseline
+
+
 def test_backbone_inference(tmp_path):
     variants = [
         "hf-torch", "keras-tensorflow", "keras-hub-tensorflow",
-        "keras-tensorflow-bf16", "keras-tensorflow-graph",
+        "keras-tensorflow-bf16", "keras-tensorflow-graph@baseline",
     ]
     stdout, payload = run_script("backbone_inference", [
         "--cases", "tiny/2x16", "--variants", ",".join(variants),
         "--round-seconds", "0.05", "--warmup", "1", "--peak-size", "64",
+        "--baseline", str(baseline_stand_in(tmp_path)),
     ], tmp_path)
     rows = table_rows(stdout)
     # One row per variant in the peak table and in the case table.
@@ -78,7 +87,7 @@ def test_backbone_inference(tmp_path):
     )
     assert result["keras-tensorflow"]["flops_per_call"] == expected
     assert result["keras-tensorflow"]["max_abs_diff_vs_hf"] < 1e-5
-    assert result["keras-tensorflow-graph"]["max_abs_diff_vs_hf"] < 1e-5
+    assert result["keras-tensorflow-graph@baseline"]["max_abs_diff_vs_hf"] < 1e-5
     # keras-hub's backbone holds HF's weights: with exact GELU it is HF.
     assert result["keras-hub-tensorflow"]["exact_gelu_max_abs_diff_vs_hf"] < 1e-5
     assert set(payload["peaks"]) == set(variants)
@@ -89,10 +98,7 @@ def test_backbone_inference(tmp_path):
 
 
 def test_classifier_training(tmp_path):
-    # A stand-in "other checkout": this package under another directory.
-    baseline = tmp_path / "baseline"
-    baseline.mkdir()
-    (baseline / "keras_electra").symlink_to(os.path.join(ROOT, "keras_electra"))
+    baseline = baseline_stand_in(tmp_path)
     variants = ["keras-tensorflow", "hf-torch-bf16", "keras-tensorflow@baseline"]
     stdout, payload = run_script("classifier_training", [
         "--case", "tiny-2x16", "--variants", ",".join(variants),
