@@ -88,6 +88,7 @@ def _gelu():
 
 def may_use_xla():
     """False under op determinism, where Keras keeps XLA off."""
+    # Where Keras' `model_supports_jit` reads it.
     from tensorflow.python.framework.config import is_op_determinism_enabled
 
     return not is_op_determinism_enabled()

@@ -61,13 +61,12 @@ def predicts_with_xla(model):
     """Whether `model`'s predict step is XLA-compiled by this mixin."""
     if keras.config.backend() != "tensorflow":
         return False
-    # Where Keras' `model_supports_jit` reads it.
-    from tensorflow.python.framework.config import is_op_determinism_enabled
+    from keras_electra.layers import tf_fast_path
 
     return (
         model.__dict__.get("_electra_jit_compile", "auto") == "auto"
         and not model.run_eagerly
         and model._distribute_strategy is None
         and all(layer.supports_jit for layer in model._flatten_layers())
-        and not is_op_determinism_enabled()
+        and tf_fast_path.may_use_xla()
     )
