@@ -2,6 +2,7 @@ import keras
 from keras import ops
 from keras_hub.layers import PositionEmbedding
 
+from keras_electra.layers import fast_dropout
 from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
@@ -85,7 +86,7 @@ class ElectraEmbedding(keras.layers.Layer):
             dtype=float32_policy(self.dtype_policy),
             name="layer_norm",
         )
-        self.dropout_layer = keras.layers.Dropout(
+        self.dropout_layer = fast_dropout.Dropout(
             dropout, dtype=self.dtype_policy, name="dropout"
         )
         self.projection = None

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_electra.layers import fast_dense
+from keras_electra.layers import fast_dropout
 from keras_electra.layers import jax_fast_path
 from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import activate
@@ -105,7 +106,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
             )
 
         def dropout(name):
-            return keras.layers.Dropout(
+            return fast_dropout.Dropout(
                 self.dropout, dtype=self.dtype_policy, name=name
             )
 

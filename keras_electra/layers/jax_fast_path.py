@@ -26,6 +26,8 @@ the JAX backend.
 import functools
 import math
 
+import numpy as np
+
 from keras import ops
 
 # XLA's own float32 erf (`ErfImpl32` in xla/hlo/builder/lib/math.cc): an odd
@@ -152,3 +154,48 @@ def _matmul():
 def matmul(x, kernel):
     """`x @ kernel` for JAX arrays (`kernel` 2-D), with the faster gradient."""
     return _matmul()(x, kernel)
+
+
+@functools.cache
+def _dropout(rate):
+    import jax
+    import jax.numpy as jnp
+
+    # A numpy constant: a JAX array closed over here would be hoisted into
+    # the first traced step as an argument, and a later model's step, which
+    # reuses this function's cached trace, would be passed too few.
+    threshold = np.uint32(min(round(rate * 2**32), 2**32 - 1))
+    scale = 1.0 / (1.0 - rate)
+
+    def kept(seed, shape):
+        key = jnp.concatenate([seed, ~seed]).astype("uint32")
+        _, bits = jax.lax.rng_bit_generator(
+            key,
+            shape,
+            "uint32",
+            algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY,
+        )
+        return bits >= threshold
+
+    def scaled(keep, x):
+        return jnp.where(keep, x * jnp.asarray(scale, x.dtype), 0)
+
+    @jax.custom_vjp
+    def dropout(x, seed):
+        return scaled(kept(seed, x.shape), x)
+
+    def forward(x, seed):
+        keep = kept(seed, x.shape)
+        return scaled(keep, x), keep
+
+    def backward(keep, dy):
+        return scaled(keep, dy), None
+
+    dropout.defvjp(forward, backward)
+    return dropout
+
+
+def dropout(x, rate, seed):
+    """Inverted dropout of the JAX array `x` at `rate`, drawn from `seed`
+    (a uint32 pair, as Keras' `draw_seed` gives)."""
+    return _dropout(float(rate))(x, seed)
