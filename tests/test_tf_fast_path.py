@@ -99,3 +99,69 @@ def test_dense_products_are_two_dimensional(layer, shape):
     types = op_types(gradients)
     assert "MatMul" in types
     assert not types & {"BatchMatMulV2", "BatchMatMulV3", "Einsum"}
+
+
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("bfloat16", 0.03)])
+def test_attention_matches_softmax_attention_and_its_gradient(dtype, atol):
+    from test_layers import reference_attention
+
+    from keras_electra.layers import tf_fast_path
+
+    rng = np.random.default_rng(0)
+    query, key, value = rng.normal(size=(3, 2, 5, 3, 4)).astype("float32")
+    # The second sequence masks every key: it attends uniformly.
+    mask = np.array([[1, 1, 1, 0, 0], [0] * 5], bool)[:, None, None, :]
+    expected = reference_attention(query, key, value, mask, 0.5)
+    readout = rng.normal(size=expected.shape).astype("float32")
+
+    def attention_and_gradients(dropout):
+        tensors = [tf.constant(t, dtype) for t in (query, key, value)]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            out = tf_fast_path.attention(*tensors, mask, 0.5, dropout)
+            loss = tf.reduce_sum(tf.cast(out, "float32") * readout)
+        assert out.dtype == dtype
+        return out, tape.gradient(loss, tensors)
+
+    out, gradients = attention_and_gradients(None)
+    np.testing.assert_allclose(
+        tf.cast(out, "float32").numpy(), expected, atol=atol
+    )
+    # An identity "dropout" must not change anything.
+    same, same_gradients = attention_and_gradients(lambda p: p)
+    np.testing.assert_array_equal(same.numpy(), out.numpy())
+    if dtype == "float32":
+        # Against float64 autodiff of the same attention in PyTorch.
+        tensors = [
+            torch.tensor(t, dtype=torch.float64, requires_grad=True)
+            for t in (query, key, value)
+        ]
+        q, k, v = tensors
+        scores = torch.einsum("bqnh,bknh->bnqk", q, k) * 0.5
+        scores = scores.masked_fill(~torch.tensor(mask), -1e9)
+        context = torch.einsum("bnqk,bknh->bqnh", scores.softmax(-1), v)
+        (context * torch.tensor(readout, dtype=torch.float64)).sum().backward()
+        for ours, reference in zip(gradients, tensors):
+            np.testing.assert_allclose(
+                ours.numpy(), reference.grad.numpy(), atol=1e-5
+            )
+        for ours, again in zip(gradients, same_gradients):
+            np.testing.assert_array_equal(ours.numpy(), again.numpy())
+
+
+def test_attention_and_its_gradient_are_batched_matmuls():
+    from keras_electra.layers import tf_fast_path
+
+    spec = tf.TensorSpec((None, 6, 2, 4), "float32")
+
+    @tf.function(input_signature=[spec] * 3)
+    def gradients(query, key, value):
+        with tf.GradientTape() as tape:
+            tape.watch([query, key, value])
+            out = tf_fast_path.attention(query, key, value, None, 0.5)
+        return tape.gradient(out, [query, key, value])
+
+    gradients.get_concrete_function()
+    types = op_types(gradients)
+    assert types & {"BatchMatMulV2", "BatchMatMulV3"}
+    assert "Einsum" not in types

@@ -7,6 +7,7 @@ from keras import ops
 from keras_electra.layers import fast_dense
 from keras_electra.layers import fast_dropout
 from keras_electra.layers import jax_fast_path
+from keras_electra.layers import tf_fast_path
 from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import activate
 from keras_electra.layers.numerics import electra_initializer
@@ -23,8 +24,8 @@ class ElectraTransformerBlock(keras.layers.Layer):
     `dropout=0`) attention runs through `keras.ops.dot_product_attention`,
     the backend's fused kernel; during training with attention dropout it is
     computed explicitly, since the fused kernels have no dropout. On JAX
-    both take `jax_fast_path.attention`, which XLA's CPU backend runs
-    faster.
+    and TensorFlow both take `jax_fast_path.attention` /
+    `tf_fast_path.attention`, which their CPU kernels run faster.
 
     Args:
         num_heads: int. Number of attention heads.
@@ -215,15 +216,17 @@ class ElectraTransformerBlock(keras.layers.Layer):
     def _attend(self, query, key, value, mask, training):
         scale = 1.0 / math.sqrt(self.head_dim)
         drops = training and self.dropout > 0
-        if keras.config.backend() == "jax":
+        fast_attention = {
+            "jax": jax_fast_path.attention,
+            "tensorflow": tf_fast_path.attention,
+        }.get(keras.config.backend())
+        if fast_attention is not None:
             dropout = None
             if drops:
                 dropout = functools.partial(
                     self.attention_probs_dropout, training=True
                 )
-            return jax_fast_path.attention(
-                query, key, value, mask, scale, dropout
-            )
+            return fast_attention(query, key, value, mask, scale, dropout)
         if not drops:
             return ops.dot_product_attention(
                 query, key, value, mask=mask, scale=scale
