@@ -136,6 +136,17 @@ def reference_attention(query, key, value, mask, scale):
     return np.einsum("bnqk,bknh->bqnh", probs, v)
 
 
+def attention_case():
+    """Query, key, value `(2, 5, 3, 4)`, a mask, the float64 attention at
+    scale 0.5, and a random generator for more draws. The second sequence
+    masks every key: it attends uniformly."""
+    rng = np.random.default_rng(0)
+    query, key, value = rng.normal(size=(3, 2, 5, 3, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [0] * 5], bool)[:, None, None, :]
+    expected = reference_attention(query, key, value, mask, 0.5)
+    return query, key, value, mask, expected, rng
+
+
 @pytest.mark.skipif(
     keras.config.backend() != "jax", reason="the JAX form of attention"
 )
@@ -146,11 +157,7 @@ def test_jax_attention_matches_softmax_attention(dtype, atol):
 
     from keras_electra.layers import jax_fast_path
 
-    rng = np.random.default_rng(0)
-    query, key, value = rng.normal(size=(3, 2, 5, 3, 4)).astype("float32")
-    # The second sequence masks every key: it attends uniformly.
-    mask = np.array([[1, 1, 1, 0, 0], [0] * 5], bool)[:, None, None, :]
-    expected = reference_attention(query, key, value, mask, 0.5)
+    query, key, value, mask, expected, rng = attention_case()
 
     def attention(q, k, v, dropout=None):
         q, k, v = (jnp.asarray(t, dtype) for t in (q, k, v))

@@ -103,15 +103,11 @@ def test_dense_products_are_two_dimensional(layer, shape):
 
 @pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("bfloat16", 0.03)])
 def test_attention_matches_softmax_attention_and_its_gradient(dtype, atol):
-    from test_layers import reference_attention
+    from test_layers import attention_case
 
     from keras_electra.layers import tf_fast_path
 
-    rng = np.random.default_rng(0)
-    query, key, value = rng.normal(size=(3, 2, 5, 3, 4)).astype("float32")
-    # The second sequence masks every key: it attends uniformly.
-    mask = np.array([[1, 1, 1, 0, 0], [0] * 5], bool)[:, None, None, :]
-    expected = reference_attention(query, key, value, mask, 0.5)
+    query, key, value, mask, expected, rng = attention_case()
     readout = rng.normal(size=expected.shape).astype("float32")
 
     def attention_and_gradients(dropout):
