@@ -1,5 +1,5 @@
-"""Exact GELU, attention and the Dense product on JAX, in forms XLA's CPU
-compiler runs faster.
+"""Exact GELU, attention, the Dense product and dropout on JAX, in forms
+XLA's CPU compiler runs faster.
 
 JAX compiles the whole training step, so what is left to win is in the
 forms XLA is given. Two of them cost an ELECTRA-Small training step
@@ -16,9 +16,14 @@ forms XLA is given. Two of them cost an ELECTRA-Small training step
   smaller operand itself, so the product is in the canonical form.
   `fast_dense.Dense` and `fast_dense.EinsumDense` use it on JAX.
 
-Both compute what the Keras path computes (the GELU within 2e-6 of
-float64, as `jax.nn`'s is within 4e-7; the products as plain float32
-matrix products, the einsums' up to summation order), use only
+`dropout` (behind `fast_dropout.Dropout`) draws its mask with
+`jax.lax.rng_bit_generator` and keeps only the boolean mask for the
+gradient: 10 ms forward and backward per 2.1M floats against 30 ms for
+Keras' `bernoulli` and `select` (other draws, same distribution).
+
+The GELU and the products compute what the Keras path computes (the GELU
+within 2e-6 of float64, as `jax.nn`'s is within 4e-7; the products as plain
+float32 matrix products, the einsums' up to summation order), use only
 plain HLO operations (so JAX-to-TF export still serves), and apply only on
 the JAX backend.
 """
@@ -197,5 +202,5 @@ def _dropout(rate):
 
 def dropout(x, rate, seed):
     """Inverted dropout of the JAX array `x` at `rate`, drawn from `seed`
-    (a uint32 pair, as Keras' `draw_seed` gives)."""
+    (the uint32 pair a Keras `SeedGenerator.next()` gives)."""
     return _dropout(float(rate))(x, seed)

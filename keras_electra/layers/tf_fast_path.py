@@ -131,4 +131,3 @@ def attention(query, key, value, mask, scale, dropout=None):
         probs = dropout(probs)
     context = tf.matmul(tf.cast(probs, value.dtype), value)
     return tf.transpose(context, (0, 2, 1, 3))
-

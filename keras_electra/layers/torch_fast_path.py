@@ -412,8 +412,11 @@ def drops_fast(x, seed_generator):
     PyTorch's global generator, seeded ones from their own)."""
     import torch
 
+    # Where Keras' own torch `dropout` reads it; were it renamed, Keras'
+    # path would serve.
+    unseeded = getattr(seed_generator, "_initial_seed", 0) is None
     return (
-        seed_generator._initial_seed is None
+        unseeded
         and x.dtype == torch.float32
         and x.device.type == "cpu"
     )
