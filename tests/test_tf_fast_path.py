@@ -11,6 +11,7 @@ from tf_graphs import op_types
 from tf_graphs import xla_calls
 
 from keras_electra.layers import fast_dense
+from keras_electra.layers import tf_fast_path
 from keras_electra.layers.numerics import activate
 
 pytestmark = pytest.mark.skipif(
@@ -75,24 +76,28 @@ def test_backbone_uses_xla_only_for_training():
 @pytest.mark.parametrize(
     "layer, shape",
     [
-        (fast_dense.Dense(12), (None, 6, 8)),
-        (fast_dense.EinsumDense("btd,dnh->btnh", (None, 2, 3), bias_axes="nh"),
-         (None, 6, 8)),
-        (fast_dense.EinsumDense("btnh,nhd->btd", (None, 5), bias_axes="d"),
-         (None, 6, 2, 3)),
+        (lambda: fast_dense.Dense(12), (None, 6, 8)),
+        (lambda: fast_dense.EinsumDense(
+            "btd,dnh->btnh", (None, 2, 3), bias_axes="nh"
+        ), (None, 6, 8)),
+        (lambda: fast_dense.EinsumDense(
+            "btnh,nhd->btd", (None, 5), bias_axes="d"
+        ), (None, 6, 2, 3)),
     ],
     ids=["dense", "einsum-to-heads", "einsum-from-heads"],
 )
-def test_dense_products_are_two_dimensional(layer, shape):
+@pytest.mark.parametrize("training", [True, False])
+def test_dense_products_are_two_dimensional(layer, shape, training):
     # One 2-D product forward, two backward; no batched product that
     # broadcasts the kernel.
+    layer = layer()
     layer.build(shape)
 
     @tf.function(input_signature=[tf.TensorSpec(shape, "float32")])
     def gradients(x):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x)
+            y = layer(x, training=training)
         return tape.gradient(y, [x, layer.kernel])
 
     gradients.get_concrete_function()
@@ -161,3 +166,64 @@ def test_attention_and_its_gradient_are_batched_matmuls():
     types = op_types(gradients)
     assert types & {"BatchMatMulV2", "BatchMatMulV3"}
     assert "Einsum" not in types
+
+
+def grappler_fused_products(function):
+    """The `fused_ops` of each `_FusedMatMul` after TensorFlow's graph
+    optimizer (run as `tf.function` does, every node on the CPU)."""
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    concrete = function.get_concrete_function()
+    meta_graph = tf.compat.v1.train.export_meta_graph(
+        graph_def=concrete.graph.as_graph_def(), graph=concrete.graph
+    )
+    for node in meta_graph.graph_def.node:
+        node.device = "/job:localhost/replica:0/task:0/device:CPU:0"
+    fetches = meta_graph.collection_def["train_op"].node_list.value
+    fetches.extend(output.name for output in concrete.outputs)
+    optimized = tf_optimizer.OptimizeGraph(
+        config_pb2.ConfigProto(), meta_graph
+    )
+    return [
+        tuple(op.decode() for op in node.attr["fused_ops"].list.s)
+        for node in optimized.node
+        if node.op == "_FusedMatMul"
+    ]
+
+
+def test_inference_products_fuse_with_bias_and_gelu():
+    # Every block product runs as MatMul + BiasAdd, and the feed-forward's
+    # exact GELU follows its BiasAdd directly: TensorFlow's graph optimizer
+    # fuses each into one kernel, the GELU too where oneDNN is on.
+    backbone = tiny_backbone()
+    spec = tf.TensorSpec((None, 8), "int32")
+    inputs = {
+        "token_ids": spec,
+        "segment_ids": spec,
+        "padding_mask": spec,
+    }
+    function = tf.function(
+        lambda x: backbone(x, training=False), input_signature=[inputs]
+    )
+    fused = grappler_fused_products(function)
+    layers = backbone.num_layers
+    gelu = layers if onednn_enabled() else 0
+    assert fused.count(("BiasAdd", "GeluExact")) == gelu
+    assert fused.count(("BiasAdd",)) == 6 * layers - gelu
+    assert "Einsum" not in op_types(function)
+
+
+def onednn_enabled():
+    from tensorflow.python.util import _pywrap_util_port
+
+    return _pywrap_util_port.IsMklEnabled()
+
+
+def test_inference_dense_matches_keras():
+    layer = fast_dense.Dense(6)
+    layer.build((None, 4, 5))
+    x = np.random.RandomState(0).randn(3, 4, 5).astype("float32")
+    expected = keras.activations.gelu(keras.layers.Dense.call(layer, x))
+    ours = layer(x, training=False, activation=keras.activations.gelu)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)

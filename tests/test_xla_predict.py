@@ -95,3 +95,17 @@ def test_a_reloaded_task_keeps_the_choice(tmp_path, jit_compile, calls):
         atol=1e-6,
     )
     assert xla_calls(restored.predict_function) == calls
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "mixed_bfloat16", "float16"])
+def test_half_precision_keeps_keras_predict(dtype):
+    # XLA's CPU compiler does not use the CPU's bfloat16 instructions.
+    classifier = ElectraClassifier(tiny_backbone(dtype=dtype), num_classes=3)
+    classifier.compile()
+    out = classifier.predict_on_batch(tiny_inputs())
+    assert xla_calls(classifier.predict_function) == 0
+    expected = classifier(tiny_inputs(), training=False)
+    # Graph and eager kernels round bfloat16 differently (about 3 digits).
+    np.testing.assert_allclose(
+        out, keras.ops.convert_to_numpy(expected), rtol=0.05, atol=1e-4
+    )

@@ -9,7 +9,6 @@ from keras_electra.layers import fast_dropout
 from keras_electra.layers import jax_fast_path
 from keras_electra.layers import tf_fast_path
 from keras_electra.layers import torch_fast_path
-from keras_electra.layers.numerics import activate
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
 
@@ -175,8 +174,8 @@ class ElectraTransformerBlock(keras.layers.Layer):
         attended = self.attention_dropout(attended, training=training)
         x = self.attention_layer_norm(inputs + attended)
         x = ops.cast(x, self.compute_dtype)
-        ffn = activate(
-            self.activation, self.intermediate_dense(x), training=training
+        ffn = self.intermediate_dense(
+            x, training=training, activation=self.activation
         )
         ffn = self.output_dropout(self.output_dense(ffn), training=training)
         outputs = self.output_layer_norm(x + ffn)

@@ -4,13 +4,17 @@ forms of `jax_fast_path.matmul` (JAX) and `tf_fast_path.matmul`
 
 Same variables, names and results as Keras' layers; LoRA, quantized kernels
 and the PyTorch backend (whose block runs `torch_fast_path`) take Keras'
-own `call`.
+own `call`. `call` also takes the activation that follows the layer (the
+feed-forward's GELU): TensorFlow inference then runs the product, the bias
+and the activation as one fusable `tf_fast_path.dense`.
 """
 
 import math
 
 import keras
 from keras import ops
+
+from keras_electra.layers.numerics import activate
 
 
 def _matmul(layer):
@@ -37,22 +41,62 @@ class _SameVariables:
         super().quantize(mode, type_check=False, **kwargs)
 
 
-def _finish(layer, x):
+def _fused_inference(layer, training):
+    """`tf_fast_path.dense` where TensorFlow infers through this layer."""
+    if training or keras.config.backend() != "tensorflow":
+        return None
+    if layer.lora_enabled or layer.quantization_mode is not None:
+        return None
+    from keras_electra.layers import tf_fast_path
+
+    return tf_fast_path.dense
+
+
+def _then(x, then, training):
+    return x if then is None else activate(then, x, training=training)
+
+
+def _activations(layer, then, training):
+    """The layer's own activation followed by `then` (if any)."""
+    return lambda x: _then(layer.activation(x), then, training)
+
+
+def _bias(layer):
+    return None if layer.bias is None else ops.convert_to_tensor(layer.bias)
+
+
+def _finish(layer, x, then, training):
     if layer.bias is not None:
         x = ops.add(x, layer.bias)
-    if layer.activation is not None:
-        x = layer.activation(x)
-    return x
+    return _activations(layer, then, training)(x)
 
 
 class Dense(_SameVariables, keras.layers.Dense):
-    """`keras.layers.Dense` whose product is the backend's faster `matmul`."""
+    """`keras.layers.Dense` whose product is the backend's faster `matmul`.
 
-    def call(self, inputs, training=None):
+    `activation`, where given, is applied after the layer's own.
+    """
+
+    def call(self, inputs, training=None, activation=None):
+        fused = _fused_inference(self, training)
+        if fused is not None:
+            kernel = ops.convert_to_tensor(self.kernel)
+            return fused(
+                inputs,
+                kernel,
+                _bias(self),
+                _activations(self, activation, training),
+            )
         matmul = _matmul(self)
         if matmul is None:
-            return super().call(inputs, training=training)
-        return _finish(self, matmul(inputs, ops.convert_to_tensor(self.kernel)))
+            outputs = super().call(inputs, training=training)
+            return _then(outputs, activation, training)
+        kernel = ops.convert_to_tensor(self.kernel)
+        return _finish(self, matmul(inputs, kernel), activation, training)
+
+    def quantized_call(self, inputs, training=None, activation=None):
+        outputs = super().quantized_call(inputs, training=training)
+        return _then(outputs, activation, training)
 
 
 def _contracted_axes(equation):
@@ -93,8 +137,16 @@ class EinsumDense(_SameVariables, keras.layers.EinsumDense):
         # Dynamic where TensorFlow traces an unknown batch size.
         leading = tuple(ops.shape(inputs)[:-contracted])
         rows = math.prod(kernel.shape[:contracted])
-        product = matmul(
-            ops.reshape(inputs, (-1, rows)), ops.reshape(kernel, (rows, -1))
-        )
-        outputs = leading + tuple(kernel.shape[contracted:])
-        return _finish(self, ops.reshape(product, outputs))
+        units = kernel.shape[contracted:]
+        outputs = leading + tuple(units)
+        inputs = ops.reshape(inputs, (-1, rows))
+        kernel = ops.reshape(kernel, (rows, -1))
+        fused = _fused_inference(self, training)
+        # A bias over every output unit is the `BiasAdd` of a fused product.
+        if fused is not None and self.bias is not None:
+            if tuple(self.bias.shape) == tuple(units):
+                bias = ops.reshape(_bias(self), (-1,))
+                product = fused(inputs, kernel, bias, self.activation)
+                return ops.reshape(product, outputs)
+        product = ops.reshape(matmul(inputs, kernel), outputs)
+        return _finish(self, product, None, training)

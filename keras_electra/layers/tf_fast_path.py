@@ -20,6 +20,15 @@ Attention (`attention`): Keras' einsums transposed their operands for each
 product and gradient; with the heads moved first once, both products and
 their gradients are batched `MatMul`s with transpose flags.
 
+Inference (`dense`): the product, its bias and the feed-forward's GELU as
+`MatMul`, `BiasAdd` and `tf.nn.gelu` on 2-D operands, the pattern
+TensorFlow's graph optimizer fuses into one kernel where oneDNN is on
+(`_MklFusedMatMul`, Intel CPUs with AVX-512 VNNI or later). GELU on its own
+was an element-wise pass of its own: on a Xeon with AMX, one core, a
+1024 x 256 by 256 x 1024 product with bias and exact GELU took 4.2 ms fused
+against 7.8 as an einsum, an add and GELU (float32), 2.4 against 19.5 ms in
+bfloat16, where TensorFlow's unfused erf is slow.
+
 `matmul` computes `x @ kernel` as one product of 2-D operands and takes the
 kernel gradient in the faster of the two forms (plain float32 products, as
 Keras', up to summation order). `exact_gelu` is for training only (see
@@ -61,11 +70,31 @@ def matmul(x, kernel):
     # gradient flows through the read.
     kernel = tf.convert_to_tensor(kernel)
     rows = tf.reshape(x, (-1, kernel.shape[0]))
-    product = _product()(rows, kernel)
+    return _restore_leading(_product()(rows, kernel), x, kernel.shape[1])
+
+
+def dense(x, kernel, bias=None, activation=None):
+    """`activation(x @ kernel + bias)` for inference, `kernel` 2-D with its
+    shape known and `bias` 1-D (see the module docstring)."""
+    import tensorflow as tf
+
+    rows = tf.reshape(x, (-1, kernel.shape[0]))
+    product = tf.matmul(rows, kernel)
+    if bias is not None:
+        product = tf.nn.bias_add(product, bias)
+    if activation is not None:
+        product = activation(product)
+    return _restore_leading(product, x, kernel.shape[1])
+
+
+def _restore_leading(product, x, units):
+    """`product` (2-D) reshaped to `x`'s leading axes and `units`."""
+    import tensorflow as tf
+
     leading = tf.shape(x)[:-1]
-    outputs = tf.reshape(product, tf.concat([leading, [kernel.shape[1]]], 0))
+    outputs = tf.reshape(product, tf.concat([leading, [units]], 0))
     if x.shape.rank is not None:
-        outputs.set_shape(x.shape[:-1] + [kernel.shape[1]])
+        outputs.set_shape(x.shape[:-1] + [units])
     return outputs
 
 
