@@ -1,5 +1,11 @@
 """TensorFlow's training forms of the block (`layers/tf_fast_path.py`)."""
 
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -54,6 +60,41 @@ def test_gelu_is_xla_fused_in_training_only():
         assert xla_calls(traced_gelu(training=True)) == 0
     finally:
         tf_config.disable_op_determinism()
+
+
+EDITED_SOURCE_FIT = """
+import pathlib, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from lm_reference import tiny_backbone
+from keras_electra import ElectraClassifier
+from keras_electra.layers import tf_fast_path
+classifier = ElectraClassifier(tiny_backbone(), num_classes=2)
+source = pathlib.Path(tf_fast_path.__file__)
+source.write_text('\"\"\"\\n\"\"\"\\n' + source.read_text())
+inputs = {
+    name: np.ones((4, 8), "int32")
+    for name in ("token_ids", "segment_ids", "padding_mask")
+}
+classifier.fit(inputs, np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+"""
+
+
+def test_fit_survives_the_package_changing_underneath(tmp_path):
+    # AutoGraph converts a function from its source file; one changed since
+    # import (a package upgraded while a job runs) gave it another
+    # function's source, and `fit` failed.
+    package = pathlib.Path(tf_fast_path.__file__).parents[2]
+    shutil.copytree(package / "keras_electra", tmp_path / "keras_electra")
+    tests = pathlib.Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": str(tests), "KERAS_BACKEND": "tensorflow"}
+    run = subprocess.run(
+        [sys.executable, "-c", EDITED_SOURCE_FIT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
 
 
 def test_backbone_uses_xla_only_for_training():

@@ -103,11 +103,14 @@ def _restore_leading(product, x, units):
 def _gelu():
     import tensorflow as tf
 
-    @tf.function(jit_compile=True)
+    # Plain ops, nothing for AutoGraph to convert; converting reads the
+    # source file again, and a file changed since import (an upgrade while a
+    # job runs) gave it another function's source mid-`fit`.
+    @tf.function(jit_compile=True, autograph=False)
     def fused(x):
         return x * (0.5 * tf.math.erfc(x * -_SQRT_HALF))
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def fused_gradient(x, dy):
         cdf = 0.5 * tf.math.erfc(x * -_SQRT_HALF)
         pdf = tf.exp(-0.5 * x * x) * _INVERSE_SQRT_TWO_PI
