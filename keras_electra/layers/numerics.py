@@ -14,6 +14,10 @@ def electra_initializer(initializer="electra"):
     return keras.initializers.get(initializer)
 
 
+# Compute dtypes of reduced (half) precision, pure or mixed.
+HALF_PRECISION = ("float16", "bfloat16")
+
+
 def float32_policy(dtype_policy):
     """The policy for layers that must compute in float32 (norms, softmax).
 
@@ -21,7 +25,7 @@ def float32_policy(dtype_policy):
     attention softmax lose too many digits, so they always run in float32.
     """
     policy = keras.dtype_policies.get(dtype_policy)
-    if policy.compute_dtype in ("float16", "bfloat16"):
+    if policy.compute_dtype in HALF_PRECISION:
         return "float32"
     return policy
 

@@ -24,6 +24,8 @@ strategies (as Keras does).
 
 import keras
 
+from keras_electra.layers import numerics
+
 
 class XlaPredictMixin:
     """Compiles TensorFlow's predict step with XLA under `"auto"`."""
@@ -81,6 +83,6 @@ def predicts_with_xla(model):
 def computes_in_half_precision(model):
     """Whether any layer of `model` computes in bfloat16 or float16."""
     return any(
-        layer.compute_dtype in ("bfloat16", "float16")
+        layer.compute_dtype in numerics.HALF_PRECISION
         for layer in model._flatten_layers()
     )
