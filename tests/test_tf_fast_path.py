@@ -249,16 +249,10 @@ def test_inference_products_fuse_with_bias_and_gelu():
     )
     fused = grappler_fused_products(function)
     layers = backbone.num_layers
-    gelu = layers if onednn_enabled() else 0
+    gelu = layers if tf_fast_path.onednn_enabled() else 0
     assert fused.count(("BiasAdd", "GeluExact")) == gelu
     assert fused.count(("BiasAdd",)) == 6 * layers - gelu
     assert "Einsum" not in op_types(function)
-
-
-def onednn_enabled():
-    from tensorflow.python.util import _pywrap_util_port
-
-    return _pywrap_util_port.IsMklEnabled()
 
 
 def test_inference_dense_matches_keras():

@@ -109,3 +109,26 @@ def test_half_precision_keeps_keras_predict(dtype):
     np.testing.assert_allclose(
         out, keras.ops.convert_to_numpy(expected), rtol=0.05, atol=1e-4
     )
+
+
+@pytest.mark.parametrize(
+    "hidden_dim, onednn, calls",
+    [(768, True, 0), (768, False, 1), (32, True, 1)],
+    ids=["wide-onednn", "wide-eigen", "narrow-onednn"],
+)
+def test_wide_models_predict_without_xla_where_onednn_multiplies(
+    monkeypatch, hidden_dim, onednn, calls
+):
+    # Where TensorFlow's graph multiplies with oneDNN, its products outrun
+    # XLA's; from ELECTRA-Base's width on that outweighs what XLA saves.
+    from keras_electra.layers import tf_fast_path
+
+    monkeypatch.setattr(tf_fast_path, "onednn_enabled", lambda: onednn)
+    backbone = tiny_backbone(
+        vocabulary_size=50, num_layers=1, hidden_dim=hidden_dim
+    )
+    inputs = tiny_inputs()
+    out = backbone.predict_on_batch(inputs)
+    assert xla_calls(backbone.predict_function) == calls
+    expected = keras.ops.convert_to_numpy(backbone(inputs, training=False))
+    np.testing.assert_allclose(out, expected, atol=1e-5)

@@ -131,6 +131,19 @@ def may_use_xla():
     return not is_op_determinism_enabled()
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs its CPU kernels through oneDNN.
+
+    On by default on x86 CPUs with AVX-512 VNNI, bfloat16 or AMX; off where
+    `TF_ENABLE_ONEDNN_OPTS=0`. False where TensorFlow no longer answers.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def exact_gelu(x):
     """Exact (erf) GELU of a TensorFlow tensor for training, each direction
     one XLA-fused kernel; half precision computes in float32."""

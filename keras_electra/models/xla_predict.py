@@ -15,6 +15,15 @@ compiler does not use the CPU's bfloat16 instructions (AVX512-BF16, AMX),
 TensorFlow's oneDNN kernels do (Intel Xeon with AMX, ELECTRA-Small at
 8 x 128 in bfloat16, one core: 207.5 ms with XLA, 133.8 without).
 
+Wide models keep Keras' choice where TensorFlow multiplies with oneDNN (on
+by default on CPUs with AVX-512 VNNI, bfloat16 or AMX): XLA's CPU products
+(Eigen) ran at 130-155 GFLOP/s there against the graph's 160-178 (Intel
+Xeon with AMX, one core, ELECTRA-Base's products at 1,024 rows). From
+hidden width 768 on the products outweigh what XLA saves around them:
+ELECTRA-Base at 8 x 128 took 1,254 CPU ms per call with XLA, 1,079
+without (HF 1,141); at width 256 (ELECTRA-Small) XLA stays ahead or level
+with one thread and well ahead with two.
+
 Training and evaluation stay as Keras resolves them: XLA made TensorFlow's
 training step slower on CPUs (2,210 against 1,760 ms at Small 8 x 128).
 An explicit `compile(jit_compile=False)` (or `model.jit_compile = False`)
@@ -25,6 +34,10 @@ strategies (as Keras does).
 import keras
 
 from keras_electra.layers import numerics
+from keras_electra.layers import tf_fast_path
+from keras_electra.layers.electra_transformer_block import (
+    ElectraTransformerBlock,
+)
 
 
 class XlaPredictMixin:
@@ -68,15 +81,38 @@ def predicts_with_xla(model):
     """Whether `model`'s predict step is XLA-compiled by this mixin."""
     if keras.config.backend() != "tensorflow":
         return False
-    from keras_electra.layers import tf_fast_path
-
     return (
         model.__dict__.get("_electra_jit_compile", "auto") == "auto"
         and not model.run_eagerly
         and model._distribute_strategy is None
         and all(layer.supports_jit for layer in model._flatten_layers())
         and not computes_in_half_precision(model)
+        and not multiplies_faster_in_graph(model)
         and tf_fast_path.may_use_xla()
+    )
+
+
+# The narrowest hidden width at which the graph's oneDNN products won.
+GRAPH_FROM_HIDDEN_DIM = 768
+
+
+def multiplies_faster_in_graph(model):
+    """Whether TensorFlow's graph (oneDNN) products outrun XLA for `model`."""
+    return (
+        hidden_dim(model) >= GRAPH_FROM_HIDDEN_DIM
+        and tf_fast_path.onednn_enabled()
+    )
+
+
+def hidden_dim(model):
+    """The widest transformer block of `model` (0 without one)."""
+    return max(
+        (
+            layer.num_heads * layer.head_dim
+            for layer in model._flatten_layers()
+            if isinstance(layer, ElectraTransformerBlock)
+        ),
+        default=0,
     )
 
 
