@@ -17,6 +17,7 @@ from tf_graphs import op_types
 from tf_graphs import xla_calls
 
 from keras_electra.layers import fast_dense
+from keras_electra.layers import fast_layer_norm
 from keras_electra.layers import tf_fast_path
 from keras_electra.layers.numerics import activate
 
@@ -110,8 +111,39 @@ def test_backbone_uses_xla_only_for_training():
         function(inputs)
         return function
 
-    assert xla_calls(traced(True)) == backbone.num_layers
+    # Per block one GELU and two layer norms; the embedding's layer norm.
+    assert xla_calls(traced(True)) == 3 * backbone.num_layers + 1
     assert xla_calls(traced(False)) == 0
+
+
+@pytest.mark.parametrize("shape", [(64, 16), (3, 5, 16)], ids=["2d", "3d"])
+def test_training_layer_norm_matches_keras(shape):
+    layer = fast_layer_norm.LayerNormalization(epsilon=1e-12)
+    layer.build(shape)
+    rng = np.random.default_rng(0)
+    layer.gamma.assign(rng.uniform(0.5, 1.5, shape[-1]).astype("float32"))
+    layer.beta.assign(rng.normal(size=shape[-1]).astype("float32"))
+    # An offset and a scale like a residual stream's.
+    x = tf.constant(rng.normal(3.0, 2.0, size=shape).astype("float32"))
+    dy = tf.constant(rng.normal(size=shape).astype("float32"))
+
+    def outputs_and_gradients(call):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = call(x)
+        grads = tape.gradient(y, [x, layer.gamma, layer.beta], dy)
+        return [y, *grads]
+
+    fast = tf.function(
+        lambda: outputs_and_gradients(lambda x: layer(x, training=True))
+    )
+    ours = fast()
+    assert xla_calls(fast) == 2  # The forward and the backward kernel.
+    keras_own = outputs_and_gradients(
+        lambda x: keras.layers.LayerNormalization.call(layer, x)
+    )
+    for a, b in zip(ours, keras_own):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from keras import ops
 from keras_hub.layers import PositionEmbedding
 
 from keras_electra.layers import fast_dropout
+from keras_electra.layers import fast_layer_norm
 from keras_electra.layers import torch_fast_path
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
@@ -81,7 +82,7 @@ class ElectraEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="segment_embedding",
         )
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = fast_layer_norm.LayerNormalization(
             epsilon=layer_norm_epsilon,
             dtype=float32_policy(self.dtype_policy),
             name="layer_norm",

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_electra.layers import fast_layer_norm
 from keras_electra.layers.numerics import Float32LogitsMixin
 from keras_electra.layers.numerics import electra_initializer
 from keras_electra.layers.numerics import float32_policy
@@ -44,7 +45,7 @@ class ElectraGeneratorHead(Float32LogitsMixin, keras.layers.Layer):
             dtype=self.dtype_policy,
             name="dense",
         )
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = fast_layer_norm.LayerNormalization(
             epsilon=layer_norm_epsilon,
             dtype=float32_policy(self.dtype_policy),
             name="layer_norm",

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_electra.layers import fast_dense
 from keras_electra.layers import fast_dropout
+from keras_electra.layers import fast_layer_norm
 from keras_electra.layers import jax_fast_path
 from keras_electra.layers import tf_fast_path
 from keras_electra.layers import torch_fast_path
@@ -99,7 +100,7 @@ class ElectraTransformerBlock(keras.layers.Layer):
             )
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(
+            return fast_layer_norm.LayerNormalization(
                 epsilon=self.layer_norm_epsilon,
                 dtype=float32_policy(self.dtype_policy),
                 name=name,
