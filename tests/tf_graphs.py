@@ -20,3 +20,8 @@ def xla_calls(function):
 def op_types(function):
     """The op types of a traced `tf.function`'s graphs."""
     return {op.type for op in _operations(function)}
+
+
+def op_count(function, op_type):
+    """How many ops of `op_type` a traced `tf.function`'s graphs hold."""
+    return sum(op.type == op_type for op in _operations(function))
