@@ -140,8 +140,18 @@ def test_every_bias_gradient_is_one_bias_add_grad():
     assert op_count(gradients, "BiasAddGrad") == expected
 
 
-@pytest.mark.parametrize("shape", [(64, 16), (3, 5, 16)], ids=["2d", "3d"])
-def test_training_layer_norm_matches_keras(shape):
+@pytest.mark.parametrize(
+    "shape, dtype, tolerance",
+    [
+        ((64, 16), "float32", 1e-5),
+        ((3, 5, 16), "float32", 1e-5),
+        # A mixed-precision block's: normalized in float32 and rounded to
+        # bfloat16, as Keras does (one bfloat16 step apart at most).
+        ((3, 5, 16), "bfloat16", 2e-2),
+    ],
+    ids=["2d", "3d", "3d-bfloat16"],
+)
+def test_training_layer_norm_matches_keras(shape, dtype, tolerance):
     layer = fast_layer_norm.LayerNormalization(epsilon=1e-12)
     layer.build(shape)
     rng = np.random.default_rng(0)
@@ -149,6 +159,7 @@ def test_training_layer_norm_matches_keras(shape):
     layer.beta.assign(rng.normal(size=shape[-1]).astype("float32"))
     # An offset and a scale like a residual stream's.
     x = tf.constant(rng.normal(3.0, 2.0, size=shape).astype("float32"))
+    x = tf.cast(x, dtype)
     dy = tf.constant(rng.normal(size=shape).astype("float32"))
 
     def outputs_and_gradients(call):
@@ -166,8 +177,10 @@ def test_training_layer_norm_matches_keras(shape):
     keras_own = outputs_and_gradients(
         lambda x: keras.layers.LayerNormalization.call(layer, x)
     )
+    assert ours[0].dtype == keras_own[0].dtype == "float32"
     for a, b in zip(ours, keras_own):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        a, b = (tf.cast(t, "float32") for t in (a, b))
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize(
