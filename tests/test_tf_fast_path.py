@@ -99,13 +99,17 @@ def test_fit_survives_the_package_changing_underneath(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
 
 
-def test_backbone_uses_xla_only_for_training():
-    backbone = tiny_backbone()
-    inputs = {
+def backbone_inputs():
+    return {
         "token_ids": np.ones((2, 8), "int32"),
         "segment_ids": np.zeros((2, 8), "int32"),
         "padding_mask": np.ones((2, 8), "int32"),
     }
+
+
+def test_backbone_uses_xla_only_for_training():
+    backbone = tiny_backbone()
+    inputs = backbone_inputs()
 
     def traced(training):
         function = tf.function(lambda x: backbone(x, training=training))
@@ -122,11 +126,7 @@ def test_every_bias_gradient_is_one_bias_add_grad():
     # projections' biases span heads x head size): one `BiasAddGrad` each,
     # where a bias added over the 4-D heads took a slower `Sum`.
     backbone = tiny_backbone()
-    inputs = {
-        "token_ids": np.ones((2, 8), "int32"),
-        "segment_ids": np.zeros((2, 8), "int32"),
-        "padding_mask": np.ones((2, 8), "int32"),
-    }
+    inputs = backbone_inputs()
 
     @tf.function
     def gradients(x):
