@@ -182,6 +182,40 @@ def test_a_block_called_without_autograd_matches_the_keras_layers(
 
 @on_torch_only
 @pytest.mark.backend_sensitive
+def test_only_small_float32_kernels_are_packed(monkeypatch):
+    # At ELECTRA-Base's widths (768 x 768 and up) MKL's plain float32
+    # product beat the packed one; Small's kernels (up to 256 x 1024) pack.
+    import torch
+    import torch.nn.functional as F
+
+    block = ElectraTransformerBlock(
+        num_heads=2, intermediate_dim=64, dropout=0.0
+    )
+    x = torch.from_numpy(
+        np.random.default_rng(0).normal(size=(2, 5, 768)).astype("float32")
+    )
+    with torch.no_grad():
+        fast = keras.ops.convert_to_numpy(block(x))
+        if block not in torch_fast_path._FROZEN:
+            pytest.skip("frozen inference kernels only on x86 CPUs")
+        frozen = torch_fast_path._FROZEN[block][-1]
+        # Query/key/value 768 x 2304 and the 768 x 768 output: plain. The
+        # feed-forward's 768 x 64 and 64 x 768: packed where float32 packs.
+        small = (
+            torch_fast_path._onednn_linear
+            if packs_natively("float32")
+            else F.linear
+        )
+        assert [frozen[i][0] for i in (1, 2, 4, 6)] == [
+            F.linear, F.linear, small, small
+        ]
+        keras_layers_only(monkeypatch)
+        slow = keras.ops.convert_to_numpy(block(x))
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
 def test_predict_on_batch_skips_the_sub_layer_calls(monkeypatch):
     backbone = tiny_backbone()
     expected = keras.ops.convert_to_numpy(backbone(batch()))
