@@ -21,8 +21,10 @@ by default on CPUs with AVX-512 VNNI, bfloat16 or AMX): XLA's CPU products
 Xeon with AMX, one core, ELECTRA-Base's products at 1,024 rows). From
 hidden width 768 on the products outweigh what XLA saves around them:
 ELECTRA-Base at 8 x 128 took 1,254 CPU ms per call with XLA, 1,079
-without (HF 1,141); at width 256 (ELECTRA-Small) XLA stays ahead or level
-with one thread and well ahead with two.
+without (HF 1,141). At width 256 (ELECTRA-Small) with two threads, the
+default, XLA was far ahead at 1 x 32 and 8 x 128 (0.97x and 0.84x HF's
+throughput against 0.63x and 0.72x) and level at 32 x 128; with one thread
+the graph led by 5-6 % at 8 x 128 and 32 x 128, XLA by 7 % at 1 x 32.
 
 Training and evaluation stay as Keras resolves them: XLA made TensorFlow's
 training step slower on CPUs (2,210 against 1,760 ms at Small 8 x 128).
