@@ -29,8 +29,9 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     def call(self, inputs, training=None):
         if training and self._normalizes_fast(inputs):
+            x = ops.cast(inputs, "float32")
             outputs = tf_fast_path.layer_norm(
-                ops.cast(inputs, "float32"), self.gamma, self.beta, self.epsilon
+                x, self.gamma, self.beta, self.epsilon
             )
             # As Keras': rounded to the input's dtype, then the layer's.
             outputs = ops.cast(outputs, inputs.dtype)

@@ -23,9 +23,10 @@ frozen copies of the kernels, the query, key and value kernels side by side
 as one: made on the first call, kept until the weights change (their tensor
 versions), and costing one extra copy of the block weights in memory. Where
 oneDNN's packed layout is faster (`_packs`: AVX-512 and bfloat16-capable
-x86 CPUs, float32 kernels up to ELECTRA-Small's sizes) the copies are packed; in float32 that changes the summation
-order of the matmuls (within 5e-6 of HF at ELECTRA-Small and -Base sizes);
-in bfloat16 the results are the same bits as unpacked.
+x86 CPUs, float32 kernels up to ELECTRA-Small's sizes) the copies are
+packed; in float32 that changes the summation order of the matmuls (within
+5e-6 of HF at ELECTRA-Small and -Base sizes); in bfloat16 the results are
+the same bits as unpacked.
 """
 
 import functools
