@@ -28,7 +28,9 @@ buffer: `keras-<backend>-heap` runs the child with `HEAP_ENV` (glibc
 `malloc` keeps freed memory in one heap instead of unmapping it), and
 `keras-<backend>-thp` with `THP_ENV` (glibc asks for transparent huge pages
 for the memory it maps: one page fault per 2 MiB instead of per 4 KiB,
-where the kernel's THP mode is `madvise` or `always`).
+where the kernel's THP mode is `madvise` or `always`);
+`keras-<backend>-keep` calls `keras_electra.keep_freed_memory()` in the
+child before it builds the model (the same glibc settings, in-process).
 `keras-tensorflow-eigen` runs TensorFlow with `EIGEN_ENV` (its Eigen
 kernels instead of oneDNN's).
 
@@ -115,7 +117,7 @@ def parse_variant(name):
     if parts[1] not in ("tensorflow", "jax", "torch"):
         raise ValueError(f"unknown backend in variant {name!r}")
     option = parts[2] if len(parts) == 3 else None
-    if option not in (None, "adamw", "bf16", *ENVIRONMENTS):
+    if option not in (None, "adamw", "bf16", "keep", *ENVIRONMENTS):
         raise ValueError(f"unknown option in variant {name!r}")
     return "keras", parts[1], option
 
@@ -203,6 +205,8 @@ def setup_keras(spec):
     from keras_electra.models.electra_backbone import ElectraBackbone
     from keras_electra.models.electra_classifier import ElectraClassifier
 
+    if spec["option"] == "keep":
+        keras_electra.keep_freed_memory()
     harness.apply_threads(spec["threads"])
     backbone = ElectraBackbone(
         **backbone_kwargs_from_hf_config(spec["hf_config"]),

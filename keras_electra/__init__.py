@@ -64,6 +64,7 @@ from keras_electra.presets import list_presets
 
 # Utilities.
 from keras_electra import callbacks
+from keras_electra.host_memory import keep_freed_memory
 from keras_electra import optimizers
 from keras_electra.optimizers import LayerwiseDecayAdamW
 
@@ -105,5 +106,6 @@ __all__ = [
     # Utilities.
     "LayerwiseDecayAdamW",
     "callbacks",
+    "keep_freed_memory",
     "optimizers",
 ]

@@ -1,0 +1,75 @@
+"""`keep_freed_memory`: XLA's temporary buffers stop faulting in each call.
+
+The settings change `malloc` for a whole process, for good, so each case
+runs in a fresh Python process.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import keras_electra
+from keras_electra import host_memory
+
+# A jitted function whose XLA temporary buffer (`sin(x)`, a 128 MiB input
+# to a product) is far above what glibc maps afresh; prints the minor page
+# faults of its third call and any warnings.
+PROBE = """
+import json, os, resource, sys, warnings
+os.environ["JAX_PLATFORMS"] = "cpu"
+from keras_electra.host_memory import keep_freed_memory
+when = sys.argv[1]
+if when == "before":
+    keep_freed_memory()
+import jax, jax.numpy as jnp
+f = jax.jit(lambda x: (jnp.sin(x) @ jnp.ones((4096, 8))).sum())
+x = jnp.ones((8192, 4096), "float32")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if when == "after":
+        f(x).block_until_ready()
+        keep_freed_memory()
+faults = []
+for _ in range(3):
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    f(x).block_until_ready()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+print(json.dumps({"faults": faults[-1],
+                  "warnings": [str(w.message) for w in caught]}))
+"""
+BUFFER_PAGES = 8192 * 4096 * 4 // 4096
+
+
+def probe(when):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, when],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(
+    host_memory.platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_freed_buffer_is_reused_when_called_first():
+    plain, kept, late = probe("never"), probe("before"), probe("after")
+
+    assert plain["faults"] >= BUFFER_PAGES
+    assert kept["faults"] < BUFFER_PAGES // 20
+    assert kept["warnings"] == []
+    # Too late: XLA's threads already allocate from heaps of their own.
+    assert late["faults"] >= BUFFER_PAGES
+    assert any("before building a model" in w for w in late["warnings"])
+
+
+def test_does_nothing_without_glibc(monkeypatch):
+    monkeypatch.setattr(
+        host_memory.platform, "libc_ver", lambda: ("musl", "1.2")
+    )
+    monkeypatch.setattr(
+        host_memory.ctypes, "CDLL",
+        lambda name: pytest.fail("mallopt called outside glibc"),
+    )
+    assert keras_electra.keep_freed_memory() is False
