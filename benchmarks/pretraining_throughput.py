@@ -139,10 +139,13 @@ def optimizer_like_compile(warmup_steps):
 def worker_setup(spec):
     import keras
 
+    import keras_electra
     from keras_electra import ElectraBackbone
     from keras_electra import ElectraPretrainer
 
     start = time.perf_counter()
+    if spec["keep"]:
+        keras_electra.keep_freed_memory()
     harness.apply_threads(spec["threads"])
     keras.utils.set_random_seed(0)
     discriminator = ElectraBackbone(
@@ -211,7 +214,9 @@ def main(argv=None):
     )
     harness.add_common_arguments(parser, repeats=3)
     parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="comma-separated (default tensorflow,jax,torch)")
+                        help="comma-separated (default tensorflow,jax,torch); "
+                        "<backend>-keep calls keras_electra.keep_freed_memory() "
+                        "in the child first")
     parser.add_argument("--steps", type=int, default=6,
                         help="steps per timed round (step 1 not timed; default 6)")
     parser.add_argument("--warmup", type=int, default=2,
@@ -228,7 +233,7 @@ def main(argv=None):
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for backend in backends:
-        if backend not in BACKENDS:
+        if backend.removesuffix("-keep") not in BACKENDS:
             parser.error(f"unknown backend {backend!r}")
     harness.check_device(args.device)
     info = harness.machine_info()
@@ -241,8 +246,10 @@ def main(argv=None):
         name = f"keras-{backend}"
         spec = dict(name=name, data_path=data_path, threads=args.threads,
                     layers=args.layers, batch_size=args.batch_size,
-                    sequence_length=args.sequence_length, warmup=args.warmup)
-        specs.append((name, spec, harness.child_env(backend, args)))
+                    sequence_length=args.sequence_length, warmup=args.warmup,
+                    keep=backend.endswith("-keep"))
+        env = harness.child_env(backend.removesuffix("-keep"), args)
+        specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}
