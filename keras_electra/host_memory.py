@@ -4,7 +4,7 @@ XLA's CPU runtime allocates one temporary buffer per execution of a compiled
 function (2 GB for a training step of ELECTRA-Small at 32 x 128) and frees it
 afterwards. glibc serves an allocation that large from a fresh `mmap` and
 unmaps it when it is freed, so every step faults the whole buffer in again,
-4 KiB at a time: a fifth of the step's CPU time (Intel Xeon, one core).
+4 KiB at a time: a sixth of the step's CPU time (Intel Xeon, one core).
 """
 
 import ctypes
@@ -39,8 +39,9 @@ def keep_freed_memory():
     JAX computation (building a model is one): the threads that XLA starts
     then take the process' main heap, where freed memory stays mapped, and
     each step's temporary buffer is reused instead of being faulted in
-    again (ELECTRA-Small at 32 x 128 on an Intel Xeon, one core: 3,125 ->
-    2,588 CPU ms per step). It is the in-process form of starting Python
+    again (ELECTRA-Small at 32 x 128 on an Intel Xeon, one core: 3,077 ->
+    2,506 and 3,159 -> 2,614 CPU ms per step in two runs). It is the
+    in-process form of starting Python
     with `MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`.
 
     It changes `malloc` for the whole process, for good: every thread

@@ -56,11 +56,11 @@ def probe(when):
 def test_freed_buffer_is_reused_when_called_first():
     plain, kept, late = probe("never"), probe("before"), probe("after")
 
-    assert plain["faults"] >= BUFFER_PAGES
+    assert plain["faults"] >= BUFFER_PAGES // 2
     assert kept["faults"] < BUFFER_PAGES // 20
     assert kept["warnings"] == []
     # Too late: XLA's threads already allocate from heaps of their own.
-    assert late["faults"] >= BUFFER_PAGES
+    assert late["faults"] >= BUFFER_PAGES // 2
     assert any("before building a model" in w for w in late["warnings"])
 
 
