@@ -42,6 +42,17 @@ print(json.dumps({"faults": faults[-1],
 BUFFER_PAGES = 8192 * 4096 * 4 // 4096
 
 
+def buffer_faults():
+    """Page faults that mapping the buffer afresh costs: one per 4 KiB
+    page, or per 2 MiB where the kernel gives every mapping huge pages."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            always = "[always]" in f.read()
+    except OSError:
+        always = False
+    return BUFFER_PAGES // 512 if always else BUFFER_PAGES
+
+
 def probe(when):
     result = subprocess.run(
         [sys.executable, "-c", PROBE, when],
@@ -55,12 +66,13 @@ def probe(when):
 )
 def test_freed_buffer_is_reused_when_called_first():
     plain, kept, late = probe("never"), probe("before"), probe("after")
+    faults = buffer_faults()
 
-    assert plain["faults"] >= BUFFER_PAGES // 2
-    assert kept["faults"] < BUFFER_PAGES // 20
+    assert plain["faults"] >= faults // 2
+    assert kept["faults"] < faults // 20
     assert kept["warnings"] == []
     # Too late: XLA's threads already allocate from heaps of their own.
-    assert late["faults"] >= BUFFER_PAGES // 2
+    assert late["faults"] >= faults // 2
     assert any("before building a model" in w for w in late["warnings"])
 
 
