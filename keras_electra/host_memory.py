@@ -39,10 +39,11 @@ def keep_freed_memory():
     JAX computation (building a model is one): the threads that XLA starts
     then take the process' main heap, where freed memory stays mapped, and
     each step's temporary buffer is reused instead of being faulted in
-    again (ELECTRA-Small at 32 x 128 on an Intel Xeon, one core: 3,077 ->
-    2,506 and 3,159 -> 2,614 CPU ms per step in two runs). It is the
-    in-process form of starting Python
-    with `MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`.
+    again, once the heap has settled after a few steps (allocations between
+    steps may split the freed buffer at first). ELECTRA-Small at 32 x 128
+    on an Intel Xeon, one core: 3,077 -> 2,506 and 3,159 -> 2,614 CPU ms
+    per step in two runs. It is the in-process form of starting Python with
+    `MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`.
 
     It changes `malloc` for the whole process, for good: every thread
     allocates from one heap, and up to 2 GiB of freed memory stays mapped

@@ -15,7 +15,7 @@ from keras_electra import host_memory
 
 # A jitted function whose XLA temporary buffer (`sin(x)`, a 128 MiB input
 # to a product) is far above what glibc maps afresh; prints the minor page
-# faults of its third call and any warnings.
+# faults of each of 16 calls, and any warnings.
 PROBE = """
 import json, os, resource, sys, warnings
 os.environ["JAX_PLATFORMS"] = "cpu"
@@ -32,11 +32,11 @@ with warnings.catch_warnings(record=True) as caught:
         f(x).block_until_ready()
         keep_freed_memory()
 faults = []
-for _ in range(3):
+for _ in range(16):
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     f(x).block_until_ready()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
-print(json.dumps({"faults": faults[-1],
+print(json.dumps({"faults": faults,
                   "warnings": [str(w.message) for w in caught]}))
 """
 BUFFER_PAGES = 8192 * 4096 * 4 // 4096
@@ -68,11 +68,15 @@ def test_freed_buffer_is_reused_when_called_first():
     plain, kept, late = probe("never"), probe("before"), probe("after")
     faults = buffer_faults()
 
-    assert plain["faults"] >= faults // 2
-    assert kept["faults"] < faults // 20
+    # Without it every call maps the buffer afresh.
+    assert min(plain["faults"][1:]) >= faults // 2
+    # With it the buffer is reused once the heap settles: small allocations
+    # between calls may split the freed buffer at first (up to 9 calls in
+    # 20 runs of this probe).
+    assert min(kept["faults"][1:]) < faults // 20
     assert kept["warnings"] == []
     # Too late: XLA's threads already allocate from heaps of their own.
-    assert late["faults"] >= faults // 2
+    assert min(late["faults"][1:]) >= faults // 2
     assert any("before building a model" in w for w in late["warnings"])
 
 
