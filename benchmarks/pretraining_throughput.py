@@ -231,10 +231,12 @@ def main(argv=None):
     if args.steps < 2:
         parser.error("--steps must be at least 2")
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    for backend in backends:
-        if backend.removesuffix("-keep") not in BACKENDS:
-            parser.error(f"unknown backend {backend!r}")
+    # (entry, backend, whether the child keeps freed memory)
+    backends = [(b, b.removesuffix("-keep"), b.endswith("-keep"))
+                for b in (b.strip() for b in args.backends.split(",")) if b]
+    for entry, backend, _ in backends:
+        if backend not in BACKENDS:
+            parser.error(f"unknown backend {entry!r}")
     harness.check_device(args.device)
     info = harness.machine_info()
     load_before = harness.loadavg()
@@ -242,14 +244,13 @@ def main(argv=None):
     data_path = os.path.join(out_dir, "batches.npz")
     write_batches(args, data_path)
     specs = []
-    for backend in backends:
-        name = f"keras-{backend}"
+    for entry, backend, keep in backends:
+        name = f"keras-{entry}"
         spec = dict(name=name, data_path=data_path, threads=args.threads,
                     layers=args.layers, batch_size=args.batch_size,
                     sequence_length=args.sequence_length, warmup=args.warmup,
-                    keep=backend.endswith("-keep"))
-        env = harness.child_env(backend.removesuffix("-keep"), args)
-        specs.append((name, spec, env))
+                    keep=keep)
+        specs.append((name, spec, harness.child_env(backend, args)))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
     workers = harness.start_workers(__file__, specs, log_dir=out_dir)
     ready = {w.name: w.ready for w in workers}
