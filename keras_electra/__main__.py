@@ -22,6 +22,9 @@ import time
 import keras
 import numpy as np
 
+from keras_electra_cli._runtime import keep_freed_memory_on_jax_cpu
+from keras_electra_cli._runtime import training_options
+
 DATA = os.path.join(os.path.dirname(__file__), "data", "fine_foods")
 DEFAULT_PRESET = "electra_tiny_uncased_en"
 LABELS = ["other", "great"]
@@ -59,6 +62,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m keras_electra", description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        parents=[training_options()],
     )
     parser.add_argument("--preset", default=DEFAULT_PRESET,
                         help="preset name, folder or hf:// handle")
@@ -86,6 +90,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.keep_freed_memory:
+        keep_freed_memory_on_jax_cpu()
     from keras_electra import ElectraClassifier
     from keras_electra import ElectraClassifierPreprocessor
 

@@ -69,7 +69,7 @@ def keep_freed_memory():
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
-    if _xla_started():
+    if xla_started():
         warnings.warn(
             "keep_freed_memory() was called after the first JAX "
             "computation: XLA's threads already have heaps of their own and "
@@ -84,8 +84,9 @@ def keep_freed_memory():
     return True
 
 
-def _xla_started():
-    """Whether JAX has started a backend (and with it XLA's threads)."""
+def xla_started():
+    """Whether JAX has started a backend (and with it XLA's threads): then
+    `keep_freed_memory()` comes too late."""
     if "jax" not in sys.modules:
         return False
     from jax._src import xla_bridge

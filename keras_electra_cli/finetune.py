@@ -21,6 +21,7 @@ from keras_electra_cli._runtime import heavy_imports
 from keras_electra_cli._runtime import layer_decay
 from keras_electra_cli._runtime import positive_float
 from keras_electra_cli._runtime import positive_int
+from keras_electra_cli._runtime import training_options
 
 EXAMPLES = """examples:
   keras-electra finetune reviews.csv --text-column review --label-column score
@@ -41,7 +42,8 @@ DEFAULT_RATE = 5e-5
 
 def add_parser(commands, parents):
     parser = add_command(commands, "finetune", __doc__,
-                         parents + [_tasks.column_options()],
+                         parents + [_tasks.column_options(),
+                                    training_options()],
                          epilog=EXAMPLES)
     parser.add_argument("data", help="training examples: .csv, .tsv or "
                         ".jsonl (formats below)")

@@ -23,6 +23,7 @@ from keras_electra_cli._runtime import fraction
 from keras_electra_cli._runtime import heavy_imports
 from keras_electra_cli._runtime import positive_float
 from keras_electra_cli._runtime import positive_int
+from keras_electra_cli._runtime import training_options
 
 EXAMPLES = """examples:
   keras-electra pretrain corpus/*.txt -o my_electra --steps 5000
@@ -32,7 +33,8 @@ EXAMPLES = """examples:
 
 
 def add_parser(commands, parents):
-    parser = add_command(commands, "pretrain", __doc__, parents,
+    parser = add_command(commands, "pretrain", __doc__,
+                         parents + [training_options()],
                          epilog=EXAMPLES)
     parser.add_argument("files", nargs="+", metavar="TEXT_FILES",
                         help="corpus files")
