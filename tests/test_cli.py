@@ -509,3 +509,64 @@ def test_finetune_classifier_on_text_pairs_from_tsv(tmp_path):
     for p in predicted:
         assert p["label"] in ("other", "great")
         assert abs(sum(p["probabilities"].values()) - 1) < 1e-6
+
+
+# --- --keep-freed-memory: training on JAX on a CPU ---------------------------
+
+from keras_electra import host_memory  # noqa: E402
+from keras_electra.__main__ import parse_args as main_job_args  # noqa: E402
+from keras_electra_cli import _runtime  # noqa: E402
+
+
+@pytest.mark.parametrize("argv", [
+    ["finetune", "x.csv"], ["pretrain", "x.txt", "-o", "out"],
+])
+def test_training_commands_keep_freed_memory_unless_told(argv):
+    parser = build_parser()
+    assert parser.parse_args(argv).keep_freed_memory is True
+    assert parser.parse_args(
+        argv + ["--no-keep-freed-memory"]).keep_freed_memory is False
+    assert main_job_args([]).keep_freed_memory is True
+    assert main_job_args(
+        ["--no-keep-freed-memory"]).keep_freed_memory is False
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_heavy_imports_keeps_freed_memory_when_asked(keep, monkeypatch):
+    calls = []
+    monkeypatch.setattr(_runtime, "keep_freed_memory_on_jax_cpu",
+                        lambda: calls.append(1))
+    args = build_parser().parse_args(["finetune", "x.csv"])
+    args.keep_freed_memory = keep
+    _runtime.heavy_imports(args)
+    assert calls == ([1] if keep else [])
+
+
+@pytest.mark.parametrize("backend, started, platforms, plugin, expected", [
+    ("jax", False, "", None, True),
+    ("jax", False, "cpu", None, True),
+    ("tensorflow", False, "", None, False),
+    ("torch", False, "", None, False),
+    ("jax", True, "", None, False),         # too late to help
+    ("jax", False, "cuda", None, False),
+    ("jax", False, "", "jax-cuda12-plugin", False),
+    ("jax", False, "", "libtpu", False),
+])
+def test_keep_freed_memory_only_on_jax_cpu(backend, started, platforms,
+                                            plugin, expected, monkeypatch):
+    calls = []
+    monkeypatch.setattr(keras.config, "backend", lambda: backend)
+    monkeypatch.setattr(host_memory, "xla_started", lambda: started)
+    monkeypatch.setattr(host_memory, "keep_freed_memory",
+                        lambda: calls.append(1))
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
+    import importlib.metadata
+
+    class Distribution:
+        metadata = {"Name": plugin}
+
+    installed = [Distribution()] if plugin else []
+    monkeypatch.setattr(importlib.metadata, "distributions",
+                        lambda: iter(installed))
+    _runtime.keep_freed_memory_on_jax_cpu()
+    assert calls == ([1] if expected else [])

@@ -19,8 +19,12 @@ from keras_electra import host_memory
 PROBE = """
 import json, os, resource, sys, warnings
 os.environ["JAX_PLATFORMS"] = "cpu"
-from keras_electra.host_memory import keep_freed_memory
 when = sys.argv[1]
+if when == "command":  # what `keras-electra finetune` / `pretrain` do
+    os.environ["KERAS_BACKEND"] = "jax"
+    from keras_electra_cli._runtime import keep_freed_memory_on_jax_cpu
+    keep_freed_memory_on_jax_cpu()
+from keras_electra.host_memory import keep_freed_memory
 if when == "before":
     keep_freed_memory()
 import jax, jax.numpy as jnp
@@ -78,6 +82,15 @@ def test_freed_buffer_is_reused_when_called_first():
     # Too late: XLA's threads already allocate from heaps of their own.
     assert min(late["faults"][1:]) >= faults // 2
     assert any("before building a model" in w for w in late["warnings"])
+
+
+@pytest.mark.skipif(
+    host_memory.platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+def test_training_commands_keep_freed_memory_on_jax():
+    kept = probe("command")
+    assert min(kept["faults"][1:]) < buffer_faults() // 20
+    assert kept["warnings"] == []
 
 
 def test_does_nothing_without_glibc(monkeypatch):
