@@ -17,6 +17,22 @@ def xla_calls(function):
     return count
 
 
+def xla_calls_in_branches(function):
+    """`(then, else)` counts of such calls in each `tf.cond` of a traced
+    `tf.function`, whose branches are functions of their own."""
+    counts = []
+    for concrete in function._list_all_concrete_functions():
+        graph_def = concrete.graph.as_graph_def()
+        library = {f.signature.name: f for f in graph_def.library.function}
+        for node in graph_def.node:
+            if node.op in ("If", "StatelessIf"):
+                counts.append(tuple(
+                    sum(n.attr["_XlaMustCompile"].b for n in
+                        library[node.attr[branch].func.name].node_def)
+                    for branch in ("then_branch", "else_branch")))
+    return counts
+
+
 def op_types(function):
     """The op types of a traced `tf.function`'s graphs."""
     return {op.type for op in _operations(function)}
