@@ -8,6 +8,7 @@ from hf_reference import padded_batch
 from lm_reference import tiny_backbone
 
 from keras_electra import ElectraClassifier
+from keras_electra.models import jax_predict_on_batch
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 
 # Every test here runs in the JAX (and PyTorch) passes of tests/run.sh.
@@ -16,6 +17,15 @@ jax_only = pytest.mark.skipif(
     keras.config.backend() != "jax", reason="JAX's own predict_on_batch"
 )
 LEAN_STEP = "_electra_lean_predict_step"
+
+
+@pytest.fixture(autouse=True)
+def one_call_per_batch(monkeypatch, request):
+    """The lean step on whole batches, as on one core (bit for bit Keras'
+    results); the halves that two cores run side by side have their own
+    test below."""
+    if "halves" not in request.node.name:
+        monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: False)
 
 
 def tiny_inputs():
@@ -164,3 +174,35 @@ def test_recompiling_traces_the_step_again():
     scale.factor = 3.0
     model.compile()  # As with Keras' own step, a change shows after compile.
     np.testing.assert_array_equal(model.predict_on_batch(x), 3 * x)
+
+
+@jax_only
+@pytest.mark.parametrize("rows", [1, 2, 3, 8])
+def test_two_cores_run_the_halves_of_a_batch_side_by_side(monkeypatch, rows):
+    import threading
+
+    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
+    classifier = ElectraClassifier(tiny_backbone(), num_classes=3)
+    inputs = tiny_inputs()
+    inputs = {k: np.resize(v, (rows,) + v.shape[1:]) for k, v in inputs.items()}
+    expected = keras_predict_on_batch(classifier, inputs)
+    threads = set()
+    compile_step = jax_predict_on_batch._compile_step
+
+    def recording_step(model):
+        step = compile_step(model)
+
+        def run(*args):
+            threads.add(threading.current_thread().name)
+            return step(*args)
+
+        return run
+
+    monkeypatch.setattr(jax_predict_on_batch, "_compile_step", recording_step)
+    ours = classifier.predict_on_batch(inputs)
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    # A batch of one stays one call, on the caller's thread.
+    side = {name for name in threads if "electra-predict-half" in name}
+    assert len(side) == (rows > 1)
+    assert len(threads) == 1 + (rows > 1)

@@ -8,6 +8,8 @@ the model assigned while tracing it (none, in inference, for ELECTRA), which
 are then assigned as Keras would.
 """
 
+import os
+
 import keras
 import numpy as np
 from keras import tree
@@ -38,14 +40,61 @@ def _predict_on_batch(model, x):
             (model.predict_function, step),
         )
     non_trainable = model.non_trainable_variables
-    outputs, assigned = step(
+    variables = (
         [v.value for v in model.trainable_variables],
         [v.value for v in non_trainable],
-        x,
     )
-    for index, value in assigned.items():
-        non_trainable[index].assign(value)
-    return tree.map_structure(np.array, outputs)
+    results = _run(step, variables, x)
+    for _, assigned in results:
+        for index, value in assigned.items():
+            non_trainable[index].assign(value)
+    return tree.map_structure(
+        lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
+        *[outputs for outputs, _ in results],
+    )
+
+
+def _run(step, variables, x):
+    """`[step(*variables, x)]`, or on two cores, the step on each half of
+    the batch, the halves side by side: from two Python threads XLA runs
+    the two calls at once (ELECTRA-Small at 8 x 128, two cores: 92-95
+    against 79-81 ms), where one call leaves a core waiting on the other."""
+    size = len(tree.flatten(x)[0])
+    if size < 2 or not _two_cores():
+        return [step(*variables, x)]
+    half = (size + 1) // 2
+    first, second = (
+        tree.map_structure(lambda t: t[part], x)
+        for part in (slice(None, half), slice(half, None))
+    )
+    import jax
+
+    other = _side_thread().submit(
+        lambda: jax.block_until_ready(step(*variables, second))
+    )
+    return [jax.block_until_ready(step(*variables, first)), other.result()]
+
+
+_SIDE_THREAD = []
+
+
+def _side_thread():
+    if not _SIDE_THREAD:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _SIDE_THREAD.append(ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="electra-predict-half"))
+    return _SIDE_THREAD[0]
+
+
+def _two_cores():
+    """Whether this process may run on two or more cores, with JAX on the
+    CPU."""
+    import jax
+
+    cores = (len(os.sched_getaffinity(0))
+             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return cores > 1 and jax.default_backend() == "cpu"
 
 
 def _applies(model, x):

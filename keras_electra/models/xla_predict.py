@@ -100,11 +100,12 @@ class XlaPredictMixin:
         finally:
             self._jit_compile = resolved
 
-    def predict_step(self, data):
+    def predict_step(self, *args, **kwargs):
+        # (data) on TensorFlow, (state, data) on JAX.
         xla_step = self.__dict__.get("_electra_xla_halves")
         if xla_step is None:
-            return super().predict_step(data)
-        return predict_in_halves(xla_step, data)
+            return super().predict_step(*args, **kwargs)
+        return predict_in_halves(xla_step, *args, **kwargs)
 
 
 def predict_in_halves(step, data):
