@@ -26,7 +26,8 @@ class ElectraBackbone(
     On JAX, `predict_on_batch` skips Keras' copy of every variable in and
     out of the compiled step (`JaxPredictOnBatchMixin`); on CPU-only
     TensorFlow, `predict` is compiled with XLA under the default
-    `jit_compile="auto"` (`XlaPredictMixin`).
+    `jit_compile="auto"` (`XlaPredictMixin`). With two or more cores both
+    run the two halves of a batch side by side.
 
     Args:
         vocabulary_size: int. Size of the WordPiece vocabulary.

@@ -36,6 +36,8 @@ class ElectraTask(
       out of the compiled step (`JaxPredictOnBatchMixin`);
     - on CPU-only TensorFlow, a `predict` compiled with XLA under the
       default `jit_compile="auto"` (`XlaPredictMixin`);
+    - with two or more cores, both of those on the two halves of a batch
+      side by side;
     - `.keras` files that reload compiled as saved, through the task's own
       `compile()`.
 
