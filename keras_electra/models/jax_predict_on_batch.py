@@ -11,11 +11,11 @@ On two or more cores it runs the step on each half of the batch, from two
 threads, so that XLA runs both at once (`predict` keeps Keras' own loop).
 """
 
-import os
-
 import keras
 import numpy as np
 from keras import tree
+
+from keras_electra.models.xla_predict import available_cores
 
 
 class JaxPredictOnBatchMixin:
@@ -95,9 +95,7 @@ def _two_cores():
     CPU."""
     import jax
 
-    cores = (len(os.sched_getaffinity(0))
-             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return cores > 1 and jax.default_backend() == "cpu"
+    return available_cores() > 1 and jax.default_backend() == "cpu"
 
 
 def _applies(model, x):

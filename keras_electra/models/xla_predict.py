@@ -131,13 +131,19 @@ def predict_in_halves(step, data):
     return tf.cond(size > 1, halves, lambda: step(data))
 
 
+def available_cores():
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def concurrent_threads():
     """How many of TensorFlow's threads can run ops side by side: the
     smaller of its intra- and inter-op pools (0 there: one per core)."""
     import tensorflow as tf
 
-    cores = (len(os.sched_getaffinity(0))
-             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = available_cores()
     threading = tf.config.threading
     return min(threading.get_intra_op_parallelism_threads() or cores,
                threading.get_inter_op_parallelism_threads() or cores)
