@@ -31,7 +31,8 @@ predict step is a graph around two XLA calls, one per half of the batch:
 the graph runs them at once, which keeps both cores busy where one call
 leaves one core waiting on the other (Intel Xeon, two cores,
 ELECTRA-Small at 8 x 128: 87.5 against 102.5 ms per `predict_on_batch`,
-the same outputs). A batch of one stays one call.
+the same outputs). A batch of one stays one call; an odd batch size
+compiles both half sizes.
 
 Training and evaluation stay as Keras resolves them: XLA made TensorFlow's
 training step slower on CPUs (2,210 against 1,760 ms at Small 8 x 128).
