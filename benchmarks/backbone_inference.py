@@ -59,9 +59,12 @@ choice on CPU-only TensorFlow), `keras-torch-compile`
 (`compile(jit_compile=True)`, i.e. `torch.compile`), `keras-<backend>-call`
 (a direct `backbone(inputs, training=False)` under `torch.no_grad()` on
 torch-native / backend tensors, no `predict_on_batch`, the output converted
-to numpy, which waits for jax's asynchronous dispatch), and
+to numpy, which waits for jax's asynchronous dispatch),
 `keras-<backend>-nochecks` (the input checks of
-`keras_electra/models/input_checks.py` replaced by a no-op).
+`keras_electra/models/input_checks.py` replaced by a no-op) and
+`keras-<backend>-loop` (`predict(inputs, batch_size=B, verbose=0)`: the
+case's batch through Keras' own `predict` loop, as a user predicts a
+dataset).
 
 `--device gpu` runs HF and the jax and torch backends on the first CUDA GPU
 (TensorFlow wherever its build runs: nowhere but the CPU for
@@ -102,6 +105,7 @@ HOW_CALLED = {
     "graph": "`predict_on_batch`, `compile(jit_compile=False)`",
     "call": "`backbone(inputs)` on backend tensors, output to numpy",
     "nochecks": "`predict_on_batch`, input checks disabled",
+    "loop": "`predict(numpy, batch_size=B)`, Keras' own loop",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
     "bf16": "`predict_on_batch(numpy)`, `dtype=\"bfloat16\"`",
     "hf-torch-bf16": "`model(**inputs)`, eval, `no_grad`, `.to(bfloat16)`",
@@ -399,6 +403,14 @@ def setup_keras(spec):
                     model(name)(tensors[name], training=False)
                 )
 
+    elif mode == "loop":
+
+        def forward(name):
+            batch = len(inputs[name]["token_ids"])
+            return model(name).predict(
+                inputs[name], batch_size=batch, verbose=0
+            )
+
     else:
 
         def forward(name):
@@ -659,7 +671,8 @@ def main(argv=None):
         help=(
             f"comma-separated (default {DEFAULT_VARIANTS}); extras: "
             "keras-hub-jax, keras-hub-torch, keras-tensorflow-xla, "
-            "keras-torch-compile, keras-<backend>-call, keras-<backend>-nochecks"
+            "keras-torch-compile, keras-<backend>-call, keras-<backend>-nochecks, "
+            "keras-<backend>-loop"
         ),
     )
     parser.add_argument(

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from hf_reference import backbone_parity_case
 from hf_reference import hf_config
 from hf_reference import max_abs_diff_at_real_positions
@@ -176,33 +177,112 @@ def test_recompiling_traces_the_step_again():
     np.testing.assert_array_equal(model.predict_on_batch(x), 3 * x)
 
 
-@jax_only
-@pytest.mark.parametrize("rows", [1, 2, 3, 8])
-def test_two_cores_run_the_halves_of_a_batch_side_by_side(monkeypatch, rows):
+def record_lean_calls(monkeypatch):
+    """The names of the threads that run each call of the lean step."""
     import threading
 
-    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
-    classifier = ElectraClassifier(tiny_backbone(), num_classes=3)
-    inputs = tiny_inputs()
-    inputs = {k: np.resize(v, (rows,) + v.shape[1:]) for k, v in inputs.items()}
-    expected = keras_predict_on_batch(classifier, inputs)
-    threads = set()
+    threads = []
     compile_step = jax_predict_on_batch._compile_step
 
     def recording_step(model):
         step = compile_step(model)
 
         def run(*args):
-            threads.add(threading.current_thread().name)
+            threads.append(threading.current_thread().name)
             return step(*args)
 
         return run
 
     monkeypatch.setattr(jax_predict_on_batch, "_compile_step", recording_step)
+    return threads
+
+
+def on_side_thread(threads):
+    return [name for name in threads if "electra-predict-half" in name]
+
+
+def direct_call(model, inputs):
+    """The model's outputs through its own call: neither Keras' step nor
+    ours."""
+    return keras.ops.convert_to_numpy(model(inputs, training=False))
+
+
+@jax_only
+@pytest.mark.parametrize("rows", [1, 2, 3, 8])
+def test_two_cores_run_the_halves_of_a_batch_side_by_side(monkeypatch, rows):
+    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
+    classifier = ElectraClassifier(tiny_backbone(), num_classes=3)
+    inputs = tiny_inputs()
+    inputs = {k: np.resize(v, (rows,) + v.shape[1:]) for k, v in inputs.items()}
+    threads = record_lean_calls(monkeypatch)
     ours = classifier.predict_on_batch(inputs)
+    expected = direct_call(classifier, inputs)
     assert ours.shape == expected.shape
     np.testing.assert_allclose(ours, expected, atol=1e-6)
     # A batch of one stays one call, on the caller's thread.
-    side = {name for name in threads if "electra-predict-half" in name}
-    assert len(side) == (rows > 1)
     assert len(threads) == 1 + (rows > 1)
+    assert len(on_side_thread(threads)) == (rows > 1)
+
+
+@jax_only
+def test_two_cores_predict_runs_each_batch_in_halves(monkeypatch):
+    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
+    classifier = ElectraClassifier(tiny_backbone(), num_classes=3)
+    variables = [np.array(v.value) for v in classifier.variables]
+    inputs = tiny_inputs()
+    inputs = {k: np.resize(v, (10,) + v.shape[1:]) for k, v in inputs.items()}
+    threads = record_lean_calls(monkeypatch)
+    # A dataset, for Keras' own loop (in-memory inputs go through
+    # `predict_on_batch`).
+    batches = tf.data.Dataset.from_tensor_slices(inputs).batch(4)
+    ours = classifier.predict(batches, verbose=0)
+    np.testing.assert_allclose(
+        ours, direct_call(classifier, inputs), atol=1e-6
+    )
+    # Batches of 4, 4 and 2 rows, each as two halves side by side.
+    assert len(threads) == 6
+    assert len(on_side_thread(threads)) == 3
+    # Keras put the variables back after its loop, as they were.
+    for variable, value in zip(classifier.variables, variables):
+        np.testing.assert_array_equal(variable.value, value)
+    np.testing.assert_array_equal(classifier.predict(batches, verbose=0), ours)
+
+
+@jax_only
+def test_two_cores_predict_keeps_assignments_made_in_inference(monkeypatch):
+    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
+    lean = lean_model(keras.layers.Dense(2), Counter())
+    plain_inputs = keras.Input((2,))
+    plain = keras.Model(
+        plain_inputs, Counter()(keras.layers.Dense(2)(plain_inputs))
+    )
+    plain.set_weights(lean.get_weights())
+    threads = record_lean_calls(monkeypatch)
+    x = np.arange(12, dtype="float32").reshape(6, 2)
+    for _ in range(2):
+        np.testing.assert_allclose(
+            lean.predict(x, batch_size=3, verbose=0),
+            plain.predict(x, batch_size=3, verbose=0),
+        )
+    # One count per batch, as in Keras' loop, though each ran in halves.
+    assert float(lean.layers[-1].count.value) == 4.0
+    assert float(plain.layers[-1].count.value) == 4.0
+    assert len(threads) == 8
+
+
+@jax_only
+@pytest.mark.parametrize("case", ["several_steps", "none_in_data"])
+def test_predict_leaves_to_keras_what_halves_do_not_take(monkeypatch, case):
+    monkeypatch.setattr(jax_predict_on_batch, "_two_cores", lambda: True)
+    model = lean_model(keras.layers.Dense(2))
+    threads = record_lean_calls(monkeypatch)
+    x = np.arange(16, dtype="float32").reshape(8, 2)
+    if case == "several_steps":
+        model.compile(steps_per_execution=2)
+        data = dict(x=x, batch_size=2)
+    else:
+        data = dict(x=((part, None) for part in (x[:4], x[4:])), steps=2)
+    np.testing.assert_allclose(
+        model.predict(verbose=0, **data), direct_call(model, x), atol=1e-6
+    )
+    assert threads == []

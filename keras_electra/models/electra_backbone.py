@@ -8,6 +8,7 @@ from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
 )
 from keras_electra.models.electra_layout_map import electra_layout_map
+from keras_electra.models.in_memory_predict import InMemoryPredictMixin
 from keras_electra.models.input_checks import check_backbone_inputs
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 from keras_electra.models.xla_predict import XlaPredictMixin
@@ -15,7 +16,8 @@ from keras_electra.models.xla_predict import XlaPredictMixin
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraBackbone(
-    ElectraPresetMixin, JaxPredictOnBatchMixin, XlaPredictMixin, Backbone
+    ElectraPresetMixin, InMemoryPredictMixin, JaxPredictOnBatchMixin,
+    XlaPredictMixin, Backbone
 ):
     """The ELECTRA encoder: factorized embeddings and a transformer stack.
 
@@ -27,7 +29,10 @@ class ElectraBackbone(
     out of the compiled step (`JaxPredictOnBatchMixin`); on CPU-only
     TensorFlow, `predict` is compiled with XLA under the default
     `jit_compile="auto"` (`XlaPredictMixin`). With two or more cores both
-    run the two halves of a batch side by side.
+    run the two halves of a batch side by side. `predict` on in-memory
+    inputs goes a batch at a time through `predict_on_batch`, without the
+    `tf.data` pipeline that Keras builds on TensorFlow for every call
+    (`InMemoryPredictMixin`).
 
     Args:
         vocabulary_size: int. Size of the WordPiece vocabulary.

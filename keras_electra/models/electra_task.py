@@ -10,6 +10,7 @@ from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.distributable_batches import distributable
 from keras_electra.models.electra_preprocessor import is_token_ids
 from keras_electra.models.input_checks import check_sequence_fits
+from keras_electra.models.in_memory_predict import InMemoryPredictMixin
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
@@ -20,7 +21,8 @@ from keras_electra.models.xla_predict import XlaPredictMixin
 
 
 class ElectraTask(
-    ElectraPresetMixin, JaxPredictOnBatchMixin, XlaPredictMixin, Task, Functional
+    ElectraPresetMixin, InMemoryPredictMixin, JaxPredictOnBatchMixin,
+    XlaPredictMixin, Task, Functional
 ):
     """Base class of keras_electra's tasks: keras-hub's `Task`, plus
 
@@ -38,6 +40,9 @@ class ElectraTask(
       default `jit_compile="auto"` (`XlaPredictMixin`);
     - with two or more cores, both of those on the two halves of a batch
       side by side;
+    - a `predict` that takes in-memory inputs (raw texts, arrays) a batch
+      at a time through `predict_on_batch`, without the `tf.data` pipeline
+      keras-hub builds for every call (`InMemoryPredictMixin`);
     - `.keras` files that reload compiled as saved, through the task's own
       `compile()`.
 

@@ -484,6 +484,10 @@ class ElectraTokenizer(ElectraPresetMixin, WordPieceTokenizer):
             )[0]
             for start in range(0, max(len(texts), 1), chunk_size)
         ]
+        # As after a call: a tokenizer has nothing to build, and Keras' JAX
+        # `predict_on_batch` runs a whole model eagerly, before its compiled
+        # step, for as long as any of its layers is unbuilt.
+        self.built = True
         return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
     @tf.autograph.experimental.do_not_convert

@@ -8,7 +8,8 @@ the model assigned while tracing it (none, in inference, for ELECTRA), which
 are then assigned as Keras would.
 
 On two or more cores it runs the step on each half of the batch, from two
-threads, so that XLA runs both at once (`predict` keeps Keras' own loop).
+threads, so that XLA runs both at once; `predict` keeps Keras' own loop and
+runs each of its batches the same way.
 """
 
 import keras
@@ -19,17 +20,60 @@ from keras_electra.models.xla_predict import available_cores
 
 
 class JaxPredictOnBatchMixin:
-    """Takes `predict_on_batch` past Keras' variable round trip on JAX."""
+    """Takes `predict_on_batch` past Keras' variable round trip on JAX, and
+    `predict`'s batches in halves on two or more cores."""
 
     def predict_on_batch(self, x):
         if not _applies(self, x):
             return super().predict_on_batch(x)
         return _predict_on_batch(self, x)
 
+    def make_predict_function(self, force=False):
+        if self.predict_function is not None and not force:
+            return self.predict_function
+        super().make_predict_function(force)
+        if _halves_apply(self):
+            self.predict_function = _predict_in_halves(
+                self, self.predict_function
+            )
+        return self.predict_function
+
 
 def _predict_on_batch(model, x):
-    # Keras drops its `predict_function` whenever the computation may have
-    # changed (`compile`, `quantize`); the lean step follows it.
+    non_trainable = model.non_trainable_variables
+    variables = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in non_trainable],
+    )
+    results = _run(_lean_step(model), variables, (x,))
+    for _, assigned in results:
+        for index, value in assigned.items():
+            non_trainable[index].assign(value)
+    return _joined_outputs(results)
+
+
+def _predict_in_halves(model, keras_function):
+    """`keras_function`, Keras' `predict` step on the next batch of an
+    iterator, as the lean step on each half of the batch side by side."""
+
+    def predict_function(state, iterator):
+        data = next(iterator)
+        if not all(_is_numeric_array(leaf) for leaf in tree.flatten(data)):
+            return keras_function(state, iter([data]))
+        results = _run(_lean_step(model), state, data)
+        non_trainable = list(state[1])
+        for _, assigned in results:
+            for index, value in assigned.items():
+                non_trainable[index] = value
+        return _joined_outputs(results), (state[0], non_trainable)
+
+    return predict_function
+
+
+def _lean_step(model):
+    """The model's compiled lean step, traced again whenever Keras drops its
+    `predict_function` because the computation may have changed (`compile`,
+    `quantize`)."""
     model.make_predict_function()
     keras_function, step = model.__dict__.get(
         "_electra_lean_predict_step", (None, None)
@@ -42,32 +86,27 @@ def _predict_on_batch(model, x):
             "_electra_lean_predict_step",
             (model.predict_function, step),
         )
-    non_trainable = model.non_trainable_variables
-    variables = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in non_trainable],
-    )
-    results = _run(step, variables, x)
-    for _, assigned in results:
-        for index, value in assigned.items():
-            non_trainable[index].assign(value)
+    return step
+
+
+def _joined_outputs(results):
     return tree.map_structure(
         lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
         *[outputs for outputs, _ in results],
     )
 
 
-def _run(step, variables, x):
-    """`[step(*variables, x)]`, or on two cores, the step on each half of
+def _run(step, variables, data):
+    """`[step(*variables, data)]`, or on two cores, the step on each half of
     the batch, the halves side by side: from two Python threads XLA runs
     the two calls at once (ELECTRA-Small at 8 x 128, two cores: 92-95
     against 79-81 ms), where one call leaves a core waiting on the other."""
-    size = len(tree.flatten(x)[0])
+    size = len(tree.flatten(data)[0])
     if size < 2 or not _two_cores():
-        return [step(*variables, x)]
+        return [step(*variables, data)]
     half = (size + 1) // 2
     first, second = (
-        tree.map_structure(lambda t: t[part], x)
+        tree.map_structure(lambda t: t[part], data)
         for part in (slice(None, half), slice(half, None))
     )
     import jax
@@ -100,15 +139,31 @@ def _two_cores():
 
 def _applies(model, x):
     return (
-        keras.config.backend() == "jax"
+        _compiled_on_jax(model)
         # Anything else (raw strings, TensorFlow tensors) gets Keras' errors.
         and all(_is_numeric_array(leaf) for leaf in tree.flatten(x))
-        and not model.run_eagerly
-        and model.jit_compile
-        and keras.distribution.distribution() is None
         # Mid-`fit`, the variables live in Keras' JAX state, not in `.value`.
         and getattr(model, "_jax_state_synced", True) is not False
         and all(layer.built for layer in model._flatten_layers())
+    )
+
+
+def _halves_apply(model):
+    """Whether `predict` runs its batches in halves: two cores, and one
+    batch per step as the lean step takes them."""
+    return (
+        _compiled_on_jax(model)
+        and model.steps_per_execution == 1
+        and _two_cores()
+    )
+
+
+def _compiled_on_jax(model):
+    return (
+        keras.config.backend() == "jax"
+        and not model.run_eagerly
+        and model.jit_compile
+        and keras.distribution.distribution() is None
     )
 
 
@@ -124,8 +179,8 @@ def _is_numeric_array(value):
 def _compile_step(model):
     import jax
 
-    def step(trainable, non_trainable, x):
-        outputs, updated = model.predict_step((trainable, non_trainable), (x,))
+    def step(trainable, non_trainable, data):
+        outputs, updated = model.predict_step((trainable, non_trainable), data)
         # Unassigned variables come back as the very tracers passed in; the
         # dict's keys are part of the output structure, known after tracing.
         assigned = {
