@@ -70,6 +70,7 @@ def test_backbone_inference(tmp_path):
     variants = [
         "hf-torch", "keras-tensorflow", "keras-hub-tensorflow",
         "keras-tensorflow-bf16", "keras-tensorflow-graph@baseline",
+        "keras-tensorflow-loop",
     ]
     stdout, payload = run_script("backbone_inference", [
         "--cases", "tiny/2x16", "--variants", ",".join(variants),
@@ -88,6 +89,7 @@ def test_backbone_inference(tmp_path):
     assert result["keras-tensorflow"]["flops_per_call"] == expected
     assert result["keras-tensorflow"]["max_abs_diff_vs_hf"] < 1e-5
     assert result["keras-tensorflow-graph@baseline"]["max_abs_diff_vs_hf"] < 1e-5
+    assert result["keras-tensorflow-loop"]["max_abs_diff_vs_hf"] < 1e-5
     # keras-hub's backbone holds HF's weights: with exact GELU it is HF.
     assert result["keras-hub-tensorflow"]["exact_gelu_max_abs_diff_vs_hf"] < 1e-5
     assert set(payload["peaks"]) == set(variants)
