@@ -209,3 +209,16 @@ def test_mismatched_rows_get_keras_error():
         keras.Model.predict(backbone, x, verbose=0)
     assert type(ours.value) is type(theirs.value)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "4"])
+def test_batch_size_must_be_a_positive_integer(batch_size):
+    with pytest.raises(ValueError, match="`batch_size` must be a positive "
+                       "integer, or None for 32; received"):
+        tiny_backbone().predict(token_ids(4), batch_size=batch_size,
+                                verbose=0)
+
+
+def test_numpy_integer_batch_size_is_taken(batches_seen):
+    tiny_backbone().predict(token_ids(4), batch_size=np.int64(3), verbose=0)
+    assert batches_seen == [3, 1]

@@ -117,10 +117,13 @@ class ElectraTask(
         return super().evaluate(self._pretokenized(x), y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        """As keras-hub's `Task.predict`. With a `padding="longest"`
-        preprocessor, in-memory raw texts are predicted in order of length
-        (so that each batch holds texts of similar length and is padded
-        little) and the outputs are returned in the order given."""
+        """As keras-hub's `Task.predict`. In-memory inputs (raw texts,
+        arrays) go a batch at a time through `predict_on_batch`, without a
+        `tf.data` pipeline per call (`InMemoryPredictMixin`). With a
+        `padding="longest"` preprocessor, in-memory raw texts are predicted
+        in order of length (so that each batch holds texts of similar
+        length and is padded little) and the outputs are returned in the
+        order given."""
         x, _ = self._checked_inputs("predict", x, None)
         x = self._pretokenized(x)
         order = self._length_order(x)

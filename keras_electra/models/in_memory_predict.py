@@ -28,6 +28,8 @@ class InMemoryPredictMixin:
     def predict(self, x=None, batch_size=None, verbose="auto", steps=None,
                 callbacks=None):
         rows = in_memory_rows(x)
+        if rows is not None:
+            check_batch_size(batch_size, f"{type(self).__name__}.predict()")
         if (
             rows is None
             or steps is not None
@@ -40,8 +42,25 @@ class InMemoryPredictMixin:
                 callbacks=callbacks,
             )
         return _predict_in_batches(
-            self, x, rows, batch_size or DEFAULT_BATCH_SIZE, verbose,
+            self, x, rows, int(batch_size or DEFAULT_BATCH_SIZE), verbose,
             callbacks,
+        )
+
+
+def check_batch_size(batch_size, owner):
+    """A clear error for a `batch_size` that is not a positive integer
+    (Keras' own loop fails on those with unrelated errors, or takes 0 as
+    None)."""
+    if batch_size is None:
+        return
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"{owner}: `batch_size` must be a positive integer, or None for "
+            f"{DEFAULT_BATCH_SIZE}; received {batch_size!r}."
         )
 
 
