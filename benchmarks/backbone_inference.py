@@ -63,8 +63,9 @@ to numpy, which waits for jax's asynchronous dispatch),
 `keras-<backend>-nochecks` (the input checks of
 `keras_electra/models/input_checks.py` replaced by a no-op) and
 `keras-<backend>-loop` (`predict(inputs, batch_size=B, verbose=0)`: the
-case's batch through Keras' own `predict` loop, as a user predicts a
-dataset).
+case's batch through `predict`, as most users call the model; Keras' own
+loop before keras_electra's in-memory path, a batch at a time through
+`predict_on_batch` since).
 
 `--device gpu` runs HF and the jax and torch backends on the first CUDA GPU
 (TensorFlow wherever its build runs: nowhere but the CPU for
@@ -105,7 +106,7 @@ HOW_CALLED = {
     "graph": "`predict_on_batch`, `compile(jit_compile=False)`",
     "call": "`backbone(inputs)` on backend tensors, output to numpy",
     "nochecks": "`predict_on_batch`, input checks disabled",
-    "loop": "`predict(numpy, batch_size=B)`, Keras' own loop",
+    "loop": "`predict(numpy, batch_size=B)`",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
     "bf16": "`predict_on_batch(numpy)`, `dtype=\"bfloat16\"`",
     "hf-torch-bf16": "`model(**inputs)`, eval, `no_grad`, `.to(bfloat16)`",

@@ -9,8 +9,8 @@ from keras_hub.models import Task
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.distributable_batches import distributable
 from keras_electra.models.electra_preprocessor import is_token_ids
-from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.in_memory_predict import InMemoryPredictMixin
+from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
