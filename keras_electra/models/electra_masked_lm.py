@@ -10,6 +10,7 @@ from keras_electra.models.electra_masked_lm_preprocessor import (
 )
 from keras_electra.models.electra_task import ElectraTask
 from keras_electra.models.input_checks import concrete_value
+from keras_electra.models.input_checks import is_int_at_least
 from keras_electra.models.text_inputs import check_texts
 from keras_electra.models.text_inputs import decode_word_pieces
 from keras_electra.models.text_inputs import require_tokenizer
@@ -105,11 +106,7 @@ class ElectraMaskedLM(ElectraTask, MaskedLM):
         tokenizer = require_tokenizer(self, "fill_mask")
         texts, single = check_texts(texts, "fill_mask")
         size = self.backbone.vocabulary_size
-        if (
-            isinstance(top_k, bool)
-            or not isinstance(top_k, (int, np.integer))
-            or not 1 <= top_k <= size
-        ):
+        if not is_int_at_least(top_k, 1) or top_k > size:
             raise ValueError(
                 f"fill_mask(): `top_k` must be an int in [1, {size}] (the "
                 f"vocabulary size); received {top_k!r}. Pass how many "

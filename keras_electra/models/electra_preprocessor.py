@@ -9,6 +9,7 @@ from keras_hub.models import Preprocessor
 from keras_electra.convert.preset_loading import ElectraPresetMixin
 from keras_electra.models.electra_backbone import ElectraBackbone
 from keras_electra.models.electra_tokenizer import ElectraTokenizer
+from keras_electra.models.input_checks import is_int_at_least
 from keras_electra.models.longest_first import TRUNCATIONS
 from keras_electra.models.longest_first import packer_truncation
 from keras_electra.models.longest_first import truncate_longest_first
@@ -31,10 +32,8 @@ def check_padding(owner, padding, pad_to_multiple_of):
             f"{owner}: `padding` must be one of {list(PADDINGS)}; received "
             f"{padding!r}."
         )
-    if pad_to_multiple_of is not None and (
-        isinstance(pad_to_multiple_of, bool)
-        or not isinstance(pad_to_multiple_of, (int, np.integer))
-        or pad_to_multiple_of < 1
+    if pad_to_multiple_of is not None and not is_int_at_least(
+        pad_to_multiple_of, 1
     ):
         raise ValueError(
             f"{owner}: `pad_to_multiple_of` must be None or an int of at "

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import tree
 
+from keras_electra.models.input_checks import is_int_at_least
+
 DEFAULT_BATCH_SIZE = 32  # Keras' own, where `batch_size` is None.
 
 
@@ -51,13 +53,7 @@ def check_batch_size(batch_size, owner):
     """A clear error for a `batch_size` that is not a positive integer
     (Keras' own loop fails on those with unrelated errors, or takes 0 as
     None)."""
-    if batch_size is None:
-        return
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
+    if batch_size is not None and not is_int_at_least(batch_size, 1):
         raise ValueError(
             f"{owner}: `batch_size` must be a positive integer, or None for "
             f"{DEFAULT_BATCH_SIZE}; received {batch_size!r}."

@@ -6,6 +6,15 @@ from keras import ops
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
 
 
+def is_int_at_least(value, minimum):
+    """Whether `value` is a Python or NumPy int (not a bool) >= `minimum`."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, np.integer))
+        and value >= minimum
+    )
+
+
 def _static_shape(x):
     shape = getattr(x, "shape", None)
     if shape is None:

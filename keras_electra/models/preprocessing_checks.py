@@ -10,6 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_electra.models.input_checks import is_int_at_least
+
 
 def check(condition, message):
     """Fail with `message` unless `condition` holds everywhere."""
@@ -48,11 +50,7 @@ MIN_SEQUENCE_LENGTH = 3
 
 def check_sequence_length(owner, sequence_length, minimum=MIN_SEQUENCE_LENGTH):
     """`sequence_length` is an int of at least `minimum`."""
-    if (
-        isinstance(sequence_length, bool)
-        or not isinstance(sequence_length, (int, np.integer))
-        or sequence_length < minimum
-    ):
+    if not is_int_at_least(sequence_length, minimum):
         raise ValueError(
             f"{owner}: `sequence_length` must be an int of at least {minimum} "
             f"([CLS], one token of text, [SEP]); received {sequence_length!r}."
