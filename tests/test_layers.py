@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -179,6 +181,64 @@ def test_jax_attention_matches_softmax_attention(dtype, atol):
         ]
         for a, b in zip(*grads):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def lowered_products(function, *arguments):
+    """(operand dtypes, result dtype) of each product in `function`'s
+    StableHLO."""
+    import jax
+
+    text = jax.jit(function).lower(*arguments).as_text()
+    return re.findall(
+        r"stablehlo\.dot_general .*: \(tensor<[0-9x]*x(\w+)>, "
+        r"tensor<[0-9x]*x(\w+)>\) -> tensor<[0-9x]*x(\w+)>",
+        text,
+    )
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="the JAX products"
+)
+def test_jax_bfloat16_products_ask_for_float32_results():
+    import jax
+    import jax.numpy as jnp
+
+    from keras_electra.layers import jax_fast_path
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 5, 8)), "bfloat16")
+    kernel = jnp.asarray(rng.normal(size=(8, 12)), "bfloat16")
+    readout = rng.normal(size=(2, 5, 12)).astype("float32")
+
+    def loss(x, kernel):
+        product = jax_fast_path.matmul(x, kernel)
+        return jnp.sum(product.astype("float32") * readout)
+
+    # The forward product and both gradients' products.
+    step = jax.value_and_grad(loss, argnums=(0, 1))
+    products = lowered_products(step, x, kernel)
+    assert products == [("bf16", "bf16", "f32")] * 3
+    query, key, value, mask, _, _ = attention_case()
+    q, k, v = (jnp.asarray(t, "bfloat16") for t in (query, key, value))
+    products = lowered_products(
+        lambda q, k, v: jax_fast_path.attention(q, k, v, mask, 0.5), q, k, v
+    )
+    assert products == [("bf16", "bf16", "f32")] * 2
+    # float32 operands are left as they were.
+    products = lowered_products(
+        jax_fast_path.matmul, x.astype("float32"), kernel.astype("float32")
+    )
+    assert products == [("f32", "f32", "f32")]
+    # The same numbers as the product of the float32 values, rounded once.
+    expected = (x.astype("float32") @ kernel.astype("float32")).astype(
+        "bfloat16"
+    )
+    ours = jax_fast_path.matmul(x, kernel)
+    assert ours.dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        np.asarray(ours, "float32"), np.asarray(expected, "float32"),
+        rtol=2**-8,
+    )
 
 
 # (fast class, Keras class, arguments, input shape)

@@ -16,6 +16,15 @@ forms XLA is given. Two of them cost an ELECTRA-Small training step
   smaller operand itself, so the product is in the canonical form.
   `fast_dense.Dense` and `fast_dense.EinsumDense` use it on JAX.
 
+On a CPU, products of bfloat16 operands (`matmul`, both of its gradients
+and the attention's two) ask XLA for a float32 result and round it to bfloat16
+themselves (`_product`). Asked for a bfloat16 result, XLA's CPU backend
+converts both operands to float32 and multiplies in float32; asked for
+float32, it multiplies the bfloat16 operands with the CPU's bfloat16
+instructions (Intel Xeon with AMX, one core, 1,024 x 768 by 768 x 3,072:
+116 against 716 GFLOP/s). The numbers are the same products of bfloat16
+values summed in float32 and rounded once, up to summation order.
+
 `dropout` (behind `fast_dropout.Dropout`) draws its mask with
 `jax.lax.rng_bit_generator` and keeps only the boolean mask for the
 gradient: 10 ms forward and backward per 2.1M floats against 30 ms for
@@ -109,21 +118,36 @@ def attention(query, key, value, mask, scale, dropout=None):
     import jax.numpy as jnp
 
     query, key, value = (jnp.swapaxes(t, 1, 2) for t in (query, key, value))
-    scores = jnp.einsum("bnqh,bnkh->bnqk", query, key)
+    scores = _product(jnp.einsum, "bnqh,bnkh->bnqk", query, key)
     scores = scores.astype("float32") * scale
     if mask is not None:
         scores = jnp.where(mask, scores, -1e9)
     if dropout is None:
         peak = jax.lax.stop_gradient(scores.max(-1, keepdims=True))
         weights = jnp.exp(scores - peak)
-        context = jnp.einsum(
-            "bnqk,bnkh->bnqh", weights.astype(value.dtype), value
+        context = _product(
+            jnp.einsum, "bnqk,bnkh->bnqh", weights.astype(value.dtype), value
         ) / weights.sum(-1, keepdims=True)
     else:
         probs = dropout(jax.nn.softmax(scores, axis=-1))
         probs = probs.astype(value.dtype)
-        context = jnp.einsum("bnqk,bnkh->bnqh", probs, value)
+        context = _product(jnp.einsum, "bnqk,bnkh->bnqh", probs, value)
     return jnp.swapaxes(context.astype(value.dtype), 1, 2)
+
+
+def _product(operation, *arguments):
+    """`operation(*arguments)` (`jnp.matmul`, `jnp.dot` or `jnp.einsum`,
+    the operands last); on a CPU, bfloat16 operands through a float32
+    result."""
+    import jax
+    import jax.numpy as jnp
+
+    operands = arguments[-2:]
+    bfloat16 = all(operand.dtype == jnp.bfloat16 for operand in operands)
+    if not bfloat16 or jax.default_backend() != "cpu":
+        return operation(*arguments)
+    product = operation(*arguments, preferred_element_type=jnp.float32)
+    return product.astype(jnp.bfloat16)
 
 
 @functools.cache
@@ -135,7 +159,7 @@ def _matmul():
 
     @jax.custom_vjp
     def matmul(x, kernel):
-        return jnp.matmul(x, kernel)
+        return _product(jnp.matmul, x, kernel)
 
     def forward(x, kernel):
         return matmul(x, kernel), (x, kernel)
@@ -147,10 +171,10 @@ def _matmul():
         # The barriers keep XLA from folding the transposes back into the
         # product.
         if x2.shape[1] <= dy2.shape[1]:
-            dkernel = jnp.dot(barrier(x2.T), dy2)
+            dkernel = _product(jnp.dot, barrier(x2.T), dy2)
         else:
-            dkernel = barrier(jnp.dot(barrier(dy2.T), x2)).T
-        return jnp.matmul(dy, kernel.T), dkernel
+            dkernel = barrier(_product(jnp.dot, barrier(dy2.T), x2)).T
+        return _product(jnp.matmul, dy, kernel.T), dkernel
 
     matmul.defvjp(forward, backward)
     return matmul
