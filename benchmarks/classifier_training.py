@@ -31,6 +31,7 @@ for the memory it maps: one page fault per 2 MiB instead of per 4 KiB,
 where the kernel's THP mode is `madvise` or `always`);
 `keras-<backend>-keep` calls `keras_electra.keep_freed_memory()` in the
 child before it builds the model (the same glibc settings, in-process).
+Options combine with "+": `keras-jax-bf16+keep`.
 `keras-tensorflow-eigen` runs TensorFlow with `EIGEN_ENV` (its Eigen
 kernels instead of oneDNN's).
 
@@ -117,9 +118,16 @@ def parse_variant(name):
     if parts[1] not in ("tensorflow", "jax", "torch"):
         raise ValueError(f"unknown backend in variant {name!r}")
     option = parts[2] if len(parts) == 3 else None
-    if option not in (None, "adamw", "bf16", "keep", *ENVIRONMENTS):
+    known = ("adamw", "bf16", "keep", *ENVIRONMENTS)
+    if option is not None and not set(option.split("+")) <= set(known):
         raise ValueError(f"unknown option in variant {name!r}")
     return "keras", parts[1], option
+
+
+def has_option(option, name):
+    """Whether the variant's option (`bf16`, or several: `bf16+keep`)
+    includes `name`."""
+    return option is not None and name in option.split("+")
 
 
 # --------------------------------------------------------------------------
@@ -176,11 +184,10 @@ def setup_hf(spec):
     def train(steps):
         """Returns the time at the end of each step and the losses."""
         ends, losses = [], []
+        bf16 = has_option(spec["option"], "bf16")
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(
-                device, dtype=torch.bfloat16, enabled=spec["option"] == "bf16"
-            ):
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
                 loss = model(**batches[step % len(batches)]).loss
             loss.backward()
             optimizer.step()
@@ -205,18 +212,18 @@ def setup_keras(spec):
     from keras_electra.models.electra_backbone import ElectraBackbone
     from keras_electra.models.electra_classifier import ElectraClassifier
 
-    if spec["option"] == "keep":
+    if has_option(spec["option"], "keep"):
         keras_electra.keep_freed_memory()
     harness.apply_threads(spec["threads"])
     backbone = ElectraBackbone(
         **backbone_kwargs_from_hf_config(spec["hf_config"]),
-        dtype="mixed_bfloat16" if spec["option"] == "bf16" else None,
+        dtype="mixed_bfloat16" if has_option(spec["option"], "bf16") else None,
     )
     classifier = ElectraClassifier(
         backbone, num_classes=NUM_CLASSES, preprocessor=None
     )
     load_hf_tensors(classifier, dict(np.load(spec["weights_path"])))
-    if spec["option"] == "adamw":
+    if has_option(spec["option"], "adamw"):
         # Keras' own AdamW (same hyper-parameters, no layer-wise decay):
         # on torch Keras swaps it for its fused `torch._foreach` version.
         optimizer = keras.optimizers.AdamW(
@@ -406,7 +413,9 @@ def main(argv=None):
             device=args.device,
         )
         env = harness.child_env(backend, args)
-        env.update(ENVIRONMENTS.get(option, {}))
+        for setting, environment in ENVIRONMENTS.items():
+            if has_option(option, setting):
+                env.update(environment)
         env.update(baseline[name][1])
         specs.append((name, spec, env))
     print(f"starting {len(specs)} workers (logs in {out_dir})", file=sys.stderr)
