@@ -15,6 +15,7 @@ from lm_reference import tiny_backbone
 from tensorflow.python.framework import config as tf_config
 from tf_graphs import op_count
 from tf_graphs import op_types
+from tf_graphs import products_for_float32_results
 from tf_graphs import xla_calls
 
 from keras_electra.layers import fast_dense
@@ -331,3 +332,40 @@ def test_inference_dense_matches_keras():
     expected = keras.activations.gelu(keras.layers.Dense.call(layer, x))
     ours = layer(x, training=False, activation=keras.activations.gelu)
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_bfloat16_products_ask_for_float32_results_under_xla_only():
+    # XLA's CPU backend multiplies bfloat16 with the CPU's bfloat16
+    # instructions only for a float32 result; outside XLA TensorFlow has no
+    # kernel for that form.
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 5, 8)), tf.bfloat16)
+    kernel = tf.Variable(tf.constant(rng.normal(size=(8, 12)), tf.bfloat16))
+    readout = tf.constant(rng.normal(size=(2, 5, 12)), tf.float32)
+
+    def product_and_gradients(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            product = tf_fast_path.matmul(x, kernel)
+            loss = tf.reduce_sum(tf.cast(product, tf.float32) * readout)
+        return [product, *tape.gradient(loss, [x, kernel])]
+
+    expected = tf.cast(
+        tf.cast(x, tf.float32) @ tf.cast(kernel, tf.float32), tf.bfloat16
+    )
+    for jit_compile, products in [(True, 3), (False, 0)]:
+        function = tf.function(product_and_gradients, jit_compile=jit_compile)
+        product, dx, dkernel = function(x)
+        assert products_for_float32_results(function) == products
+        assert product.dtype == dx.dtype == dkernel.dtype == tf.bfloat16
+        np.testing.assert_allclose(
+            tf.cast(product, tf.float32), tf.cast(expected, tf.float32),
+            rtol=2**-8,
+        )
+    attention = tf.function(
+        lambda q, k, v: tf_fast_path.attention(q, k, v, None, 0.5),
+        jit_compile=True,
+    )
+    q = tf.constant(rng.normal(size=(2, 5, 3, 4)), tf.bfloat16)
+    assert attention(q, q, q).dtype == tf.bfloat16
+    assert products_for_float32_results(attention) == 2

@@ -9,6 +9,7 @@ from hf_reference import hf_config
 from hf_reference import max_abs_diff_at_real_positions
 from hf_reference import padded_batch
 from lm_reference import tiny_backbone
+from tf_graphs import products_for_float32_results
 from tf_graphs import xla_calls
 from tf_graphs import xla_calls_in_branches
 
@@ -107,13 +108,23 @@ def test_a_reloaded_task_keeps_the_choice(tmp_path, jit_compile, calls):
     assert xla_calls(restored.predict_function) == calls
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "mixed_bfloat16", "float16"])
-def test_half_precision_keeps_keras_predict(dtype):
-    # XLA's CPU compiler does not use the CPU's bfloat16 instructions.
+@pytest.mark.parametrize(
+    "dtype, calls",
+    [("bfloat16", 1), ("mixed_bfloat16", 1), ("float16", 0)],
+)
+def test_bfloat16_predicts_through_xla_and_float16_does_not(dtype, calls):
+    # Under XLA, bfloat16 products ask for float32 results, which XLA's CPU
+    # backend computes with the CPU's bfloat16 instructions.
     classifier = ElectraClassifier(tiny_backbone(dtype=dtype), num_classes=3)
     classifier.compile()
     out = classifier.predict_on_batch(tiny_inputs())
-    assert xla_calls(classifier.predict_function) == 0
+    assert xla_calls(classifier.predict_function) == calls
+    # Per block: query, key, value, two attention products, attention
+    # output and two feed-forward products.
+    blocks = len(classifier.backbone.transformer_layers)
+    assert products_for_float32_results(classifier.predict_function) == (
+        8 * blocks if calls else 0
+    )
     expected = classifier(tiny_inputs(), training=False)
     # Graph and eager kernels round bfloat16 differently (about 3 digits).
     np.testing.assert_allclose(
@@ -122,26 +133,35 @@ def test_half_precision_keeps_keras_predict(dtype):
 
 
 @pytest.mark.parametrize(
-    "hidden_dim, onednn, calls",
-    [(768, True, 0), (768, False, 1), (32, True, 1)],
-    ids=["wide-onednn", "wide-eigen", "narrow-onednn"],
+    "hidden_dim, onednn, dtype, calls",
+    [
+        (768, True, None, 0),
+        (768, False, None, 1),
+        (32, True, None, 1),
+        (768, True, "bfloat16", 1),
+    ],
+    ids=["wide-onednn", "wide-eigen", "narrow-onednn", "wide-bfloat16"],
 )
 def test_wide_models_predict_without_xla_where_onednn_multiplies(
-    monkeypatch, hidden_dim, onednn, calls
+    monkeypatch, hidden_dim, onednn, dtype, calls
 ):
-    # Where TensorFlow's graph multiplies with oneDNN, its products outrun
-    # XLA's; from ELECTRA-Base's width on that outweighs what XLA saves.
+    # Where TensorFlow's graph multiplies float32 with oneDNN, its products
+    # outrun XLA's; from ELECTRA-Base's width on that outweighs what XLA
+    # saves. In bfloat16, XLA's products are the faster.
     from keras_electra.layers import tf_fast_path
 
     monkeypatch.setattr(tf_fast_path, "onednn_enabled", lambda: onednn)
     backbone = tiny_backbone(
-        vocabulary_size=50, num_layers=1, hidden_dim=hidden_dim
+        vocabulary_size=50, num_layers=1, hidden_dim=hidden_dim, dtype=dtype
     )
     inputs = tiny_inputs()
     out = backbone.predict_on_batch(inputs)
     assert xla_calls(backbone.predict_function) == calls
     expected = keras.ops.convert_to_numpy(backbone(inputs, training=False))
-    np.testing.assert_allclose(out, expected, atol=1e-5)
+    if dtype is None:
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=0.05, atol=0.05)
 
 
 @pytest.mark.parametrize("threads", [2, 1])

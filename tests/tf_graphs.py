@@ -41,3 +41,23 @@ def op_types(function):
 def op_count(function, op_type):
     """How many ops of `op_type` a traced `tf.function`'s graphs hold."""
     return sum(op.type == op_type for op in _operations(function))
+
+
+def products_for_float32_results(function):
+    """The products in `function`'s graphs (its functions' bodies too) that
+    ask for a float32 result of bfloat16 operands."""
+    import tensorflow as tf
+
+    found = 0
+    for concrete in function._list_all_concrete_functions():
+        graph_def = concrete.graph.as_graph_def()
+        nodes = list(graph_def.node)
+        for library_function in graph_def.library.function:
+            nodes.extend(library_function.node_def)
+        for node in nodes:
+            found += (
+                node.op == "BatchMatMulV3"
+                and node.attr["Ta"].type == tf.bfloat16.as_datatype_enum
+                and node.attr["Tout"].type == tf.float32.as_datatype_enum
+            )
+    return found

@@ -46,7 +46,6 @@ import os
 import keras
 from keras import tree
 
-from keras_electra.layers import numerics
 from keras_electra.layers import tf_fast_path
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
@@ -159,7 +158,7 @@ def predicts_with_xla(model):
         and not model.run_eagerly
         and model._distribute_strategy is None
         and all(layer.supports_jit for layer in model._flatten_layers())
-        and not computes_in_half_precision(model)
+        and not computes_in(model, "float16")
         and not multiplies_faster_in_graph(model)
         and tf_fast_path.may_use_xla()
     )
@@ -170,10 +169,12 @@ GRAPH_FROM_HIDDEN_DIM = 768
 
 
 def multiplies_faster_in_graph(model):
-    """Whether TensorFlow's graph (oneDNN) products outrun XLA for `model`."""
+    """Whether TensorFlow's graph (oneDNN) products outrun XLA for `model`:
+    wide float32 models (in bfloat16, XLA's products are the faster)."""
     return (
         hidden_dim(model) >= GRAPH_FROM_HIDDEN_DIM
         and tf_fast_path.onednn_enabled()
+        and not computes_in(model, "bfloat16")
     )
 
 
@@ -189,9 +190,8 @@ def hidden_dim(model):
     )
 
 
-def computes_in_half_precision(model):
-    """Whether any layer of `model` computes in bfloat16 or float16."""
+def computes_in(model, dtype):
+    """Whether any layer of `model` computes in `dtype`."""
     return any(
-        layer.compute_dtype in numerics.HALF_PRECISION
-        for layer in model._flatten_layers()
+        layer.compute_dtype == dtype for layer in model._flatten_layers()
     )
