@@ -133,24 +133,28 @@ def test_bfloat16_predicts_through_xla_and_float16_does_not(dtype, calls):
 
 
 @pytest.mark.parametrize(
-    "hidden_dim, onednn, dtype, calls",
+    "hidden_dim, onednn, dtype, threads, calls",
     [
-        (768, True, None, 0),
-        (768, False, None, 1),
-        (32, True, None, 1),
-        (768, True, "bfloat16", 1),
+        (768, True, None, 1, 0),
+        (768, True, None, 2, 0),
+        (768, False, None, 1, 1),
+        (32, True, None, 1, 1),
+        (768, True, "bfloat16", 1, 0),
+        (768, True, "bfloat16", 2, 2),
     ],
-    ids=["wide-onednn", "wide-eigen", "narrow-onednn", "wide-bfloat16"],
+    ids=["wide-onednn", "wide-onednn-two-threads", "wide-eigen",
+         "narrow-onednn", "wide-bfloat16", "wide-bfloat16-two-threads"],
 )
 def test_wide_models_predict_without_xla_where_onednn_multiplies(
-    monkeypatch, hidden_dim, onednn, dtype, calls
+    monkeypatch, hidden_dim, onednn, dtype, threads, calls
 ):
-    # Where TensorFlow's graph multiplies float32 with oneDNN, its products
-    # outrun XLA's; from ELECTRA-Base's width on that outweighs what XLA
-    # saves. In bfloat16, XLA's products are the faster.
+    # Where TensorFlow's graph multiplies with oneDNN, its products outrun
+    # XLA's; from ELECTRA-Base's width on that outweighs what XLA saves.
+    # In bfloat16 on two threads, XLA's halves of the batch are the faster.
     from keras_electra.layers import tf_fast_path
 
     monkeypatch.setattr(tf_fast_path, "onednn_enabled", lambda: onednn)
+    monkeypatch.setattr(xla_predict, "concurrent_threads", lambda: threads)
     backbone = tiny_backbone(
         vocabulary_size=50, num_layers=1, hidden_dim=hidden_dim, dtype=dtype
     )

@@ -33,8 +33,8 @@ its own over the widest activations: on a Xeon with AMX, one core, a
 against 7.8 as an einsum, an add and GELU (float32), 2.4 against 19.5 ms in
 bfloat16, where TensorFlow's unfused erf is slow.
 
-Under XLA, products of bfloat16 operands (`dense`, `matmul` and the
-attention's) ask for a float32 result and round it to bfloat16 themselves
+Under XLA on a CPU, products of bfloat16 operands (`dense`, `matmul` and
+the attention's) ask for a float32 result and round it to bfloat16 themselves
 (`_product`): asked for bfloat16, XLA's CPU backend multiplies in float32
 after converting both operands; asked for float32, with the CPU's bfloat16
 instructions (Intel Xeon with AMX, one core, 1,024 x 768 by 768 x 3,072:
@@ -68,12 +68,13 @@ def _in_xla():
 
 
 def _product(a, b, transpose_a=False, transpose_b=False):
-    """`tf.matmul(a, b, ...)`; under XLA, bfloat16 operands through a
-    float32 result."""
+    """`tf.matmul(a, b, ...)`; under XLA on a CPU, bfloat16 operands
+    through a float32 result."""
     import tensorflow as tf
 
     bfloat16 = a.dtype == tf.bfloat16 and b.dtype == tf.bfloat16
-    if not bfloat16 or not _in_xla():
+    on_cpu = not tf.config.list_logical_devices("GPU")
+    if not (bfloat16 and on_cpu and _in_xla()):
         return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     product = tf.raw_ops.BatchMatMulV3(
         x=a, y=b, Tout=tf.float32, adj_x=transpose_a, adj_y=transpose_b

@@ -10,10 +10,16 @@ one thread level, 15.4 against 15.1 ms), so with `"auto"` the predict step
 is compiled with XLA there. Each new input shape then compiles once (about
 1-3 s for ELECTRA-Small).
 
-Models that compute in bfloat16 or float16 keep Keras' choice: XLA's CPU
-compiler does not use the CPU's bfloat16 instructions (AVX512-BF16, AMX),
-TensorFlow's oneDNN kernels do (Intel Xeon with AMX, ELECTRA-Small at
-8 x 128 in bfloat16, one core: 207.5 ms with XLA, 133.8 without).
+Models that compute in bfloat16 predict through XLA too: their products
+ask XLA for float32 results, which its CPU backend computes with the CPU's
+bfloat16 instructions (`tf_fast_path._product`; asked for bfloat16 results
+it multiplied in float32, and Keras' graph with oneDNN's kernels was the
+faster). Intel Xeon with AMX, two threads, throughput against HF's float32:
+ELECTRA-Small 1 x 32, 8 x 128, 32 x 128 and ELECTRA-Base 8 x 128 1.39x,
+1.96x, 2.13x, 2.70x through XLA against 0.67x, 0.93x, 1.44x, 2.16x
+through the graph. Wide bfloat16 models on one thread keep the graph
+(ELECTRA-Base: 2.99x against 2.72x). Models that compute in float16 keep
+Keras' choice.
 
 Wide models keep Keras' choice where TensorFlow multiplies with oneDNN (on
 by default on CPUs with AVX-512 VNNI, bfloat16 or AMX): XLA's CPU products
@@ -170,11 +176,12 @@ GRAPH_FROM_HIDDEN_DIM = 768
 
 def multiplies_faster_in_graph(model):
     """Whether TensorFlow's graph (oneDNN) products outrun XLA for `model`:
-    wide float32 models (in bfloat16, XLA's products are the faster)."""
+    wide models, in bfloat16 only on one thread (on two, XLA's halves of
+    the batch were the faster)."""
     return (
         hidden_dim(model) >= GRAPH_FROM_HIDDEN_DIM
         and tf_fast_path.onednn_enabled()
-        and not computes_in(model, "bfloat16")
+        and (not computes_in(model, "bfloat16") or concurrent_threads() == 1)
     )
 
 
