@@ -72,9 +72,12 @@ def _product(a, b, transpose_a=False, transpose_b=False):
     through a float32 result."""
     import tensorflow as tf
 
-    bfloat16 = a.dtype == tf.bfloat16 and b.dtype == tf.bfloat16
-    on_cpu = not tf.config.list_logical_devices("GPU")
-    if not (bfloat16 and on_cpu and _in_xla()):
+    if not (
+        a.dtype == tf.bfloat16
+        and b.dtype == tf.bfloat16
+        and _in_xla()
+        and not tf.config.list_logical_devices("GPU")
+    ):
         return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     product = tf.raw_ops.BatchMatMulV3(
         x=a, y=b, Tout=tf.float32, adj_x=transpose_a, adj_y=transpose_b
