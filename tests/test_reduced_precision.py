@@ -286,9 +286,10 @@ def test_packed_kernels_follow_every_weight_change():
 def test_written_out_attention_matches_hf_at_length_128(
     monkeypatch, dtype, tolerance
 ):
-    # bfloat16 inference at lengths 128-256 writes attention out (faster
-    # than SDPA on CPU); float32 is forced onto that path to check it at
-    # HF's precision, padding included.
+    # bfloat16 inference at lengths 128-256 writes attention out on CPUs
+    # without AMX (faster than SDPA there); both dtypes are forced onto that
+    # path to check it against HF on any CPU, float32 at HF's precision,
+    # padding included.
     import transformers
     from hf_reference import hf_config
     from hf_reference import keras_backbone_from_hf
@@ -304,14 +305,76 @@ def test_written_out_attention_matches_hf_at_length_128(
             {**backbone.get_config(), "dtype": "bfloat16"}
         )
         backbone.set_weights(weights)
-    explicit = torch_fast_path._explicit_attention
     written_out = []
 
     def record(query, dropout):
-        written_out.append(dtype == "float32" or explicit(query, dropout))
-        return written_out[-1]
+        written_out.append(query.shape[-2])
+        return True
 
     monkeypatch.setattr(torch_fast_path, "_explicit_attention", record)
     inputs = padded_batch(config, batch=3, length=128)
     assert predict_and_hf(backbone, hf_model, inputs) <= tolerance
-    assert written_out and all(written_out)
+    assert written_out == [128] * config.num_hidden_layers
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.1)]
+)
+def test_residuals_added_inside_packed_products_match_hf(
+    monkeypatch, dtype, tolerance
+):
+    # From 1,024 rows a packed product adds the block's residual itself;
+    # 8 x 128 reaches that, padding included.
+    import transformers
+    from hf_reference import hf_config
+    from hf_reference import keras_backbone_from_hf
+    from hf_reference import padded_batch
+    from hf_reference import random_hf_model
+
+    config = hf_config("factorized", max_position_embeddings=128)
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    if dtype == "bfloat16":
+        weights = backbone.get_weights()
+        backbone = keras_electra.ElectraBackbone.from_config(
+            {**backbone.get_config(), "dtype": "bfloat16"}
+        )
+        backbone.set_weights(weights)
+    fused = []
+    add = torch_fast_path._onednn_linear_add
+
+    def record(x, residual, kernel, bias):
+        fused.append(tuple(x.shape[:-1]))
+        return add(x, residual, kernel, bias)
+
+    monkeypatch.setattr(torch_fast_path, "_onednn_linear_add", record)
+    inputs = padded_batch(config, batch=8, length=128)
+    assert predict_and_hf(backbone, hf_model, inputs) <= tolerance
+    packs = torch_fast_path._packs(
+        backbone.get_layer("transformer_layer_0").output_dense.kernel.value
+    )
+    assert fused == [(8, 128)] * (2 * config.num_hidden_layers * packs)
+
+@on_torch_only
+@pytest.mark.parametrize("amx", [True, False])
+def test_attention_is_written_out_only_where_sdpa_is_slower(
+    monkeypatch, amx
+):
+    import torch
+
+    monkeypatch.setattr(torch_fast_path, "_has_amx", lambda: amx)
+
+    def written_out(dtype, length, dropout=False):
+        query = torch.zeros((1, 4, length, 64), dtype=dtype)
+        return torch_fast_path._explicit_attention(query, dropout)
+
+    for length in (128, 256):
+        assert written_out(torch.bfloat16, length) is not amx
+        assert written_out(torch.float16, length) is not amx
+        assert not written_out(torch.float32, length)
+    for length in (32, 512):
+        assert not written_out(torch.bfloat16, length)
+    # Only the written-out attention draws Keras' dropout masks.
+    assert written_out(torch.float32, 32, dropout=True)
