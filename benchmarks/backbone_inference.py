@@ -45,8 +45,9 @@ load) and per wall-second, and the CPU figure as % of the same child's
 matmul peak (also per CPU-second).
 
 bfloat16 variants (not in the default list): `hf-torch-bf16`
-(`model.to(torch.bfloat16)`) and `keras-<backend>-bf16` (the backbone built
-with `dtype="bfloat16"`, HF's float32 weights cast on assignment). Their
+(`model.to(torch.bfloat16)`), `keras-<backend>-bf16` (the backbone built
+with `dtype="bfloat16"`, HF's float32 weights cast on assignment) and
+`keras-hub-<backend>-bf16` (keras-hub's, likewise). Their
 outputs are cast to float32 before the comparison with `hf-torch`, so their
 "max abs diff vs HF" is bfloat16's rounding. Their matmul peak is timed in
 bfloat16 as well (on a CPU with AMX, PyTorch's bfloat16 matmul is several
@@ -108,6 +109,8 @@ HOW_CALLED = {
     "nochecks": "`predict_on_batch`, input checks disabled",
     "loop": "`predict(numpy, batch_size=B)`",
     "hub": "keras-hub `ElectraBackbone`, `predict_on_batch(numpy)`",
+    "hub-bf16": "keras-hub `ElectraBackbone`, `predict_on_batch`, "
+    "`dtype=\"bfloat16\"`",
     "bf16": "`predict_on_batch(numpy)`, `dtype=\"bfloat16\"`",
     "hf-torch-bf16": "`model(**inputs)`, eval, `no_grad`, `.to(bfloat16)`",
 }
@@ -118,10 +121,12 @@ def parse_variant(name):
     if name in ("hf-torch", "hf-torch-bf16"):
         return "hf", "torch", name
     if name.startswith("keras-hub-"):
-        backend = name[len("keras-hub-"):]
+        backend, _, dtype = name[len("keras-hub-"):].partition("-")
         if backend not in ("tensorflow", "jax", "torch"):
             raise ValueError(f"unknown backend in variant {name!r}")
-        return "keras", backend, "hub"
+        if dtype not in ("", "bf16"):
+            raise ValueError(f"unknown dtype in variant {name!r}")
+        return "keras", backend, "hub-bf16" if dtype else "hub"
     parts = name.split("-")
     if parts[0] != "keras" or len(parts) not in (2, 3):
         raise ValueError(f"unknown variant {name!r}")
@@ -279,7 +284,7 @@ def setup_hf(spec):
     return info, forward, lambda out: out.float().numpy()
 
 
-def load_keras_hub_backbone(hf_config, tensors):
+def load_keras_hub_backbone(hf_config, tensors, dtype=None):
     """keras-hub's `ElectraBackbone` holding HF `ElectraModel` tensors.
 
     The inverse of `keras_electra.convert.keras_hub_preset.
@@ -297,6 +302,7 @@ def load_keras_hub_backbone(hf_config, tensors):
         intermediate_dim=hf_config["intermediate_size"],
         max_sequence_length=hf_config["max_position_embeddings"],
         num_segments=hf_config["type_vocab_size"],
+        dtype=dtype,
     )
     used = set()
 
@@ -360,8 +366,10 @@ def setup_keras(spec):
     exact_gelu_outputs = {}
     for key, hf_config in spec["hf_configs"].items():
         tensors = dict(np.load(spec["weights_paths"][key]))
-        if mode == "hub":
-            backbone = load_keras_hub_backbone(hf_config, tensors)
+        if mode.startswith("hub"):
+            backbone = load_keras_hub_backbone(
+                hf_config, tensors, "bfloat16" if mode == "hub-bf16" else None
+            )
             exact_gelu_outputs.update(
                 keras_hub_exact_gelu_outputs(backbone, inputs, key)
             )
@@ -461,7 +469,7 @@ def keras_hub_exact_gelu_outputs(backbone, inputs, key):
         return {
             name: keras.ops.convert_to_numpy(
                 backbone(case, training=False)["sequence_output"]
-            )
+            ).astype("float32")
             for name, case in inputs.items()
             if name.split("/")[0] == key
         }

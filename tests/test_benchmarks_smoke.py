@@ -70,7 +70,7 @@ def test_backbone_inference(tmp_path):
     variants = [
         "hf-torch", "keras-tensorflow", "keras-hub-tensorflow",
         "keras-tensorflow-bf16", "keras-tensorflow-graph@baseline",
-        "keras-tensorflow-loop",
+        "keras-tensorflow-loop", "keras-hub-tensorflow-bf16",
     ]
     stdout, payload = run_script("backbone_inference", [
         "--cases", "tiny/2x16", "--variants", ",".join(variants),
@@ -97,6 +97,9 @@ def test_backbone_inference(tmp_path):
     assert 1e-4 < result["keras-tensorflow-bf16"]["max_abs_diff_vs_hf"] < 0.1
     assert payload["peaks"]["keras-tensorflow-bf16"]["dtype"] == "bfloat16"
     assert payload["peaks"]["keras-tensorflow"]["dtype"] == "float32"
+    hub_bf16 = result["keras-hub-tensorflow-bf16"]
+    assert 1e-4 < hub_bf16["exact_gelu_max_abs_diff_vs_hf"] < 0.1
+    assert payload["peaks"]["keras-hub-tensorflow-bf16"]["dtype"] == "bfloat16"
 
 
 def test_classifier_training(tmp_path):
