@@ -241,6 +241,56 @@ def test_jax_bfloat16_products_ask_for_float32_results():
     )
 
 
+def compiled_products(function, *arguments):
+    """Operand dtypes of each product XLA compiled `function` into."""
+    import jax
+
+    text = jax.jit(function).lower(*arguments).compile().as_text()
+    dtypes = dict(re.findall(r"(%[\w.-]+) = (\w+)\[", text))
+    return [
+        (dtypes[lhs], dtypes[rhs])
+        for lhs, rhs in re.findall(r" dot\((%[\w.-]+), (%[\w.-]+)\)", text)
+    ]
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="the JAX products"
+)
+@pytest.mark.parametrize("units", [256, 32])
+def test_jax_bfloat16_gradients_stay_bfloat16_products_once_compiled(units):
+    # XLA folds a transposed operand into the product, and its CPU backend
+    # multiplies that form only in float32: both gradients must reach it
+    # row-major, as the forward product does. Both orders of the kernel
+    # gradient (the narrower operand is transposed) are covered.
+    import jax
+    import jax.numpy as jnp
+
+    from keras_electra.layers import jax_fast_path
+
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(4, 128, 64)), "bfloat16")
+    kernel = jnp.asarray(rng.normal(size=(64, units)) / 8, "bfloat16")
+    readout = rng.normal(size=(4, 128, units)).astype("float32")
+
+    def loss(x, kernel):
+        product = jax_fast_path.matmul(x, kernel)
+        return jnp.sum(product.astype("float32") * readout)
+
+    gradients = jax.grad(loss, argnums=(0, 1))
+    forward = compiled_products(jax_fast_path.matmul, x, kernel)
+    assert len(forward) == 1
+    assert compiled_products(gradients, x, kernel) == forward * 2
+    # The gradients of the float32 product, within bfloat16's rounding.
+    expected = jax.grad(
+        lambda x, kernel: jnp.sum((x @ kernel) * readout), argnums=(0, 1)
+    )(x.astype("float32"), kernel.astype("float32"))
+    for ours, reference in zip(gradients(x, kernel), expected):
+        scale = float(jnp.abs(reference).max())
+        np.testing.assert_allclose(
+            np.asarray(ours, "float32"), np.asarray(reference),
+            atol=scale * 2**-7,
+        )
+
 # (fast class, Keras class, arguments, input shape)
 FAST_DENSE_CASES = {
     "dense-widening": (fast_dense.Dense, keras.layers.Dense,
