@@ -34,6 +34,8 @@ def plot_backbone(ax, data):
     variants = list(data["results"][cases[0]])
     reference = "hf-torch" if "hf-torch" in variants else variants[0]
     width = 0.8 / len(variants)
+    # Past ten variants the default cycle repeats its colours.
+    colors = _colors(len(variants))
     for i, variant in enumerate(variants):
         ratios = []
         for case in cases:
@@ -41,13 +43,24 @@ def plot_backbone(ax, data):
             ref = data["results"][case][reference]["cpu_seconds_per_call"]
             ratios.append(ref / ours if ours else 0.0)
         x = np.arange(len(cases)) + i * width
-        ax.bar(x, ratios, width, label=variant)
+        ax.bar(x, ratios, width, label=variant, color=colors[i])
     ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xticks(np.arange(len(cases)) + width * (len(variants) - 1) / 2)
     ax.set_xticklabels(cases, fontsize=8)
     ax.set_ylabel(f"speed vs {reference} (CPU time)")
     ax.set_title("Backbone inference")
-    ax.legend(fontsize=7)
+    if len(variants) > 6:
+        # Room above the bars for a two-column legend.
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.5)
+    ax.legend(fontsize=7, ncol=2 if len(variants) > 6 else 1, loc="upper left")
+
+
+def _colors(count):
+    import matplotlib
+
+    name = "tab10" if count <= 10 else "tab20"
+    cmap = matplotlib.colormaps[name]
+    return [cmap(i % cmap.N) for i in range(count)]
 
 
 def plot_bars(ax, labels, values, ylabel, title):

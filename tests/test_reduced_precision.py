@@ -278,6 +278,26 @@ def test_packed_kernels_follow_every_weight_change():
     np.testing.assert_allclose(after, unpacked, atol=1e-5)
 
 
+def hf_and_backbone_at_length_128(dtype):
+    """A random HF `ElectraModel` (positions up to 128) and our backbone with
+    its weights, computing in `dtype`."""
+    import transformers
+    from hf_reference import hf_config
+    from hf_reference import keras_backbone_from_hf
+    from hf_reference import random_hf_model
+
+    config = hf_config("factorized", max_position_embeddings=128)
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    if dtype == "bfloat16":
+        weights = backbone.get_weights()
+        backbone = keras_electra.ElectraBackbone.from_config(
+            {**backbone.get_config(), "dtype": "bfloat16"}
+        )
+        backbone.set_weights(weights)
+    return config, hf_model, backbone
+
+
 @on_torch_only
 @pytest.mark.backend_sensitive
 @pytest.mark.parametrize(
@@ -290,21 +310,9 @@ def test_written_out_attention_matches_hf_at_length_128(
     # without AMX (faster than SDPA there); both dtypes are forced onto that
     # path to check it against HF on any CPU, float32 at HF's precision,
     # padding included.
-    import transformers
-    from hf_reference import hf_config
-    from hf_reference import keras_backbone_from_hf
     from hf_reference import padded_batch
-    from hf_reference import random_hf_model
 
-    config = hf_config("factorized", max_position_embeddings=128)
-    hf_model = random_hf_model(transformers.ElectraModel, config)
-    backbone = keras_backbone_from_hf(hf_model, prefix="")
-    if dtype == "bfloat16":
-        weights = backbone.get_weights()
-        backbone = keras_electra.ElectraBackbone.from_config(
-            {**backbone.get_config(), "dtype": "bfloat16"}
-        )
-        backbone.set_weights(weights)
+    config, hf_model, backbone = hf_and_backbone_at_length_128(dtype)
     written_out = []
 
     def record(query, dropout):
@@ -327,21 +335,9 @@ def test_residuals_added_inside_packed_products_match_hf(
 ):
     # From 1,024 rows a packed product adds the block's residual itself;
     # 8 x 128 reaches that, padding included.
-    import transformers
-    from hf_reference import hf_config
-    from hf_reference import keras_backbone_from_hf
     from hf_reference import padded_batch
-    from hf_reference import random_hf_model
 
-    config = hf_config("factorized", max_position_embeddings=128)
-    hf_model = random_hf_model(transformers.ElectraModel, config)
-    backbone = keras_backbone_from_hf(hf_model, prefix="")
-    if dtype == "bfloat16":
-        weights = backbone.get_weights()
-        backbone = keras_electra.ElectraBackbone.from_config(
-            {**backbone.get_config(), "dtype": "bfloat16"}
-        )
-        backbone.set_weights(weights)
+    config, hf_model, backbone = hf_and_backbone_at_length_128(dtype)
     fused = []
     add = torch_fast_path._onednn_linear_add
 
