@@ -291,6 +291,47 @@ def test_jax_bfloat16_gradients_stay_bfloat16_products_once_compiled(units):
             atol=scale * 2**-7,
         )
 
+@pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="the JAX products"
+)
+def test_jax_bfloat16_attention_products_stay_bfloat16_once_compiled():
+    # The key, moved and transposed, would reach XLA as a transposed
+    # operand (multiplied in float32 only): it is written out, and so are
+    # the query and value moved heads-first. The gradients go back through
+    # plain transposes.
+    import jax
+    import jax.numpy as jnp
+
+    from keras_electra.layers import jax_fast_path
+
+    # XLA multiplies odd sizes such as attention_case()'s in float32 anyway.
+    rng = np.random.default_rng(0)
+    q, k, v = (
+        jnp.asarray(t, "bfloat16") for t in rng.normal(size=(3, 2, 8, 2, 8))
+    )
+    mask = np.array([[1] * 8, [1] * 5 + [0] * 3], bool)[:, None, None, :]
+
+    def attention(q, k, v):
+        return jax_fast_path.attention(q, k, v, mask, 0.5).astype("float32")
+
+    forward = compiled_products(
+        jax_fast_path.matmul, q.reshape(-1, 16), k.reshape(16, -1)
+    )
+    assert compiled_products(attention, q, k, v) == forward * 2
+    readout = rng.normal(size=q.shape).astype("float32")
+
+    def gradients(*operands):
+        return jax.grad(
+            lambda *t: jnp.vdot(attention(*t), readout), argnums=(0, 1, 2)
+        )(*operands)
+
+    exact = gradients(*(t.astype("float32") for t in (q, k, v)))
+    for ours, reference in zip(gradients(q, k, v), exact):
+        assert ours.shape == reference.shape
+        np.testing.assert_allclose(
+            np.asarray(ours, "float32"), np.asarray(reference), atol=0.05
+        )
+
 # (fast class, Keras class, arguments, input shape)
 FAST_DENSE_CASES = {
     "dense-widening": (fast_dense.Dense, keras.layers.Dense,
