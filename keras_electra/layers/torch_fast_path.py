@@ -504,7 +504,9 @@ def _explicit_attention(query, dropout):
 def _has_amx():
     import torch
 
-    return torch.cpu._is_amx_tile_supported()
+    # A private helper of PyTorch's; where it is missing, the AMX-less rule.
+    supported = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return bool(supported())
 
 
 def embedding(layer, token_ids, segment_ids, start_index, training):
