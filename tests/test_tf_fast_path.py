@@ -13,6 +13,7 @@ import tensorflow as tf
 import torch
 from lm_reference import tiny_backbone
 from tensorflow.python.framework import config as tf_config
+from tf_graphs import compiled_products
 from tf_graphs import op_count
 from tf_graphs import op_types
 from tf_graphs import products_for_float32_results
@@ -369,3 +370,46 @@ def test_bfloat16_products_ask_for_float32_results_under_xla_only():
     q = tf.constant(rng.normal(size=(2, 5, 3, 4)), tf.bfloat16)
     assert attention(q, q, q).dtype == tf.bfloat16
     assert products_for_float32_results(attention) == 2
+
+
+def test_bfloat16_attention_products_stay_bfloat16_once_compiled():
+    # Under XLA the moved query and value and the transposed key would reach
+    # the products as transposed operands, which XLA's CPU backend
+    # multiplies in float32 only: they are written out. As the dense
+    # product's operands are kept on this CPU, so are the attention's, and
+    # the gradients go back through plain transposes.
+    rng = np.random.default_rng(0)
+    q, k, v = (
+        tf.constant(t, tf.bfloat16) for t in rng.normal(size=(3, 2, 8, 2, 8))
+    )
+    mask = tf.constant([[True] * 8, [True] * 5 + [False] * 3])[:, None, None]
+    readout = tf.constant(rng.normal(size=q.shape), tf.float32)
+
+    def attention(q, k, v):
+        out = tf_fast_path.attention(q, k, v, mask, 0.5)
+        return tf.cast(out, tf.float32)
+
+    def gradients(q, k, v):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            loss = tf.reduce_sum(attention(q, k, v) * readout)
+        return tape.gradient(loss, [q, k, v])
+
+    dense = tf.function(
+        lambda x, kernel: tf_fast_path.matmul(x, kernel), jit_compile=True
+    )
+    forward = compiled_products(
+        dense, tf.reshape(q, (-1, 16)), tf.reshape(k, (16, -1))
+    )
+    compiled = tf.function(attention, jit_compile=True)
+    assert compiled_products(compiled, q, k, v) == forward * 2
+    np.testing.assert_allclose(
+        compiled(q, k, v), attention(q, k, v), atol=0.05
+    )
+    exact = gradients(*(tf.cast(t, tf.float32) for t in (q, k, v)))
+    ours = tf.function(gradients, jit_compile=True)(q, k, v)
+    for mine, reference in zip(ours, exact):
+        assert mine.shape == reference.shape
+        np.testing.assert_allclose(
+            tf.cast(mine, tf.float32), reference, atol=0.05
+        )

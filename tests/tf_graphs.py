@@ -61,3 +61,18 @@ def products_for_float32_results(function):
                 and node.attr["Tout"].type == tf.float32.as_datatype_enum
             )
     return found
+
+
+def compiled_products(function, *arguments):
+    """Operand dtypes of each product in the HLO XLA optimised `function`
+    (a `tf.function(jit_compile=True)`) into."""
+    import re
+
+    text = function.experimental_get_compiler_ir(*arguments)(
+        stage="optimized_hlo"
+    )
+    dtypes = dict(re.findall(r"(%[\w.-]+) = (\w+)\[", text))
+    return [
+        (dtypes[lhs], dtypes[rhs])
+        for lhs, rhs in re.findall(r" dot\((%[\w.-]+), (%[\w.-]+)\)", text)
+    ]

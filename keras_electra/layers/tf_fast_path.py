@@ -51,6 +51,8 @@ graphs and exported models keep Keras' GELU and layer norm and need no XLA.
 import functools
 import math
 
+import numpy as np
+
 _SQRT_HALF = math.sqrt(0.5)
 _INVERSE_SQRT_TWO_PI = 1 / math.sqrt(2 * math.pi)
 
@@ -69,20 +71,84 @@ def _in_xla():
 
 def _product(a, b, transpose_a=False, transpose_b=False):
     """`tf.matmul(a, b, ...)`; under XLA on a CPU, bfloat16 operands
-    through a float32 result."""
+    through a float32 result, transposed ones written out first."""
     import tensorflow as tf
 
-    if not (
-        a.dtype == tf.bfloat16
-        and b.dtype == tf.bfloat16
+    if not _bfloat16_in_xla(a, b):
+        return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    if transpose_a:
+        a = _row_major_transpose(a, _last_two_swapped(a))
+    if transpose_b:
+        b = _row_major_transpose(b, _last_two_swapped(b))
+    return _bfloat16_product()(a, b)
+
+
+@functools.cache
+def _bfloat16_product():
+    """`a @ b` of bfloat16 operands (same batch shape) through a float32
+    result."""
+    import tensorflow as tf
+
+    # TensorFlow's own gradient of `BatchMatMulV3` multiplies the float32
+    # gradient by the bfloat16 operands, which it cannot.
+    @tf.custom_gradient
+    def product(a, b):
+        def gradient(dy):
+            return (
+                _product(dy, b, transpose_b=True),
+                _product(a, dy, transpose_a=True),
+            )
+
+        result = tf.raw_ops.BatchMatMulV3(x=a, y=b, Tout=tf.float32)
+        return tf.cast(result, tf.bfloat16), gradient
+
+    return product
+
+
+def _bfloat16_in_xla(*operands):
+    """Whether products of `operands` are bfloat16 ones compiled by XLA for
+    a CPU."""
+    import tensorflow as tf
+
+    return (
+        all(operand.dtype == tf.bfloat16 for operand in operands)
         and _in_xla()
         and not tf.config.list_logical_devices("GPU")
-    ):
-        return tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-    product = tf.raw_ops.BatchMatMulV3(
-        x=a, y=b, Tout=tf.float32, adj_x=transpose_a, adj_y=transpose_b
     )
-    return tf.cast(product, tf.bfloat16)
+
+
+def _last_two_swapped(x):
+    rank = x.shape.rank
+    return list(range(rank - 2)) + [rank - 1, rank - 2]
+
+
+def _row_major_transpose(x, perm):
+    """`tf.transpose(x, perm)` written out, for a bfloat16 product's operand
+    under XLA on a CPU.
+
+    XLA folds a plain transpose (or an adjoint flag) into the product as a
+    transposed operand, a form its CPU backend multiplies only after
+    converting both bfloat16 operands to float32; a gather it does not
+    fold. ELECTRA-Small's attention at 32 x 128, one core: 9.9 -> 8.0 ms per
+    layer. The gradient is the plain inverse transpose.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def transpose(x):
+        moved = tf.transpose(x, perm)
+        # Along the heads of a 4-D attention operand; never a length-1 axis,
+        # which XLA would turn back into a plain slice.
+        axis = 1 if moved.shape.rank > 2 else 0
+        indices = tf.range(tf.shape(moved)[axis])
+        written_out = tf.gather(moved, indices, axis=axis)
+
+        def gradient(dy):
+            return tf.transpose(dy, np.argsort(perm))
+
+        return written_out, gradient
+
+    return transpose(x)
 
 
 @functools.cache
@@ -255,10 +321,16 @@ def attention(query, key, value, mask, scale, dropout=None):
     """
     import tensorflow as tf
 
-    query, key, value = (
-        tf.transpose(t, (0, 2, 1, 3)) for t in (query, key, value)
-    )
-    scores = _product(query, key, transpose_b=True)
+    if _bfloat16_in_xla(query, key, value):
+        query, value = (
+            _row_major_transpose(t, (0, 2, 1, 3)) for t in (query, value)
+        )
+        scores = _product(query, _row_major_transpose(key, (0, 2, 3, 1)))
+    else:
+        query, key, value = (
+            tf.transpose(t, (0, 2, 1, 3)) for t in (query, key, value)
+        )
+        scores = _product(query, key, transpose_b=True)
     scores = tf.cast(scores, "float32") * scale
     if mask is not None:
         scores = tf.where(mask, scores, -1e9)
