@@ -294,7 +294,9 @@ def test_jax_bfloat16_gradients_stay_bfloat16_products_once_compiled(units):
 @pytest.mark.skipif(
     keras.config.backend() != "jax", reason="the JAX products"
 )
-def test_jax_bfloat16_attention_products_stay_bfloat16_once_compiled():
+def test_jax_bfloat16_attention_products_stay_bfloat16_once_compiled(
+    monkeypatch,
+):
     # The key, moved and transposed, would reach XLA as a transposed
     # operand (multiplied in float32 only): it is written out, and so are
     # the query and value moved heads-first. The gradients go back through
@@ -331,6 +333,20 @@ def test_jax_bfloat16_attention_products_stay_bfloat16_once_compiled():
         np.testing.assert_allclose(
             np.asarray(ours, "float32"), np.asarray(reference), atol=0.05
         )
+    # In training the operands are moved as before: the copies only cost
+    # memory there.
+    copies = []
+    write_out = jax_fast_path._row_major_transpose
+
+    def counted(*arguments):
+        copies.append(arguments[1])
+        return write_out(*arguments)
+
+    monkeypatch.setattr(jax_fast_path, "_row_major_transpose", counted)
+    jax_fast_path.attention(q, k, v, mask, 0.5, training=True)
+    assert copies == []
+    jax_fast_path.attention(q, k, v, mask, 0.5)
+    assert copies == [(0, 2, 1, 3), (0, 2, 1, 3), (0, 2, 3, 1)]
 
 # (fast class, Keras class, arguments, input shape)
 FAST_DENSE_CASES = {

@@ -372,7 +372,9 @@ def test_bfloat16_products_ask_for_float32_results_under_xla_only():
     assert products_for_float32_results(attention) == 2
 
 
-def test_bfloat16_attention_products_stay_bfloat16_once_compiled():
+def test_bfloat16_attention_products_stay_bfloat16_once_compiled(
+    monkeypatch,
+):
     # Under XLA the moved query and value and the transposed key would reach
     # the products as transposed operands, which XLA's CPU backend
     # multiplies in float32 only: they are written out. As the dense
@@ -413,3 +415,22 @@ def test_bfloat16_attention_products_stay_bfloat16_once_compiled():
         np.testing.assert_allclose(
             tf.cast(mine, tf.float32), reference, atol=0.05
         )
+    # In training the operands are moved as before: the copies only cost
+    # memory there.
+    copies = []
+    write_out = tf_fast_path._row_major_transpose
+
+    def counted(x, perm):
+        copies.append(tuple(perm))
+        return write_out(x, perm)
+
+    monkeypatch.setattr(tf_fast_path, "_row_major_transpose", counted)
+    for training in (True, False):
+        tf.function(
+            lambda q, k, v: tf_fast_path.attention(
+                q, k, v, mask, 0.5, training=training
+            ),
+            jit_compile=True,
+        ).get_concrete_function(q, k, v)
+    # Training: only the key, for the product's transposed operand.
+    assert copies == [(0, 1, 3, 2), (0, 2, 1, 3), (0, 2, 1, 3), (0, 2, 3, 1)]

@@ -226,7 +226,9 @@ class ElectraTransformerBlock(keras.layers.Layer):
                 dropout = functools.partial(
                     self.attention_probs_dropout, training=True
                 )
-            return fast_attention(query, key, value, mask, scale, dropout)
+            return fast_attention(
+                query, key, value, mask, scale, dropout, training=bool(training)
+            )
         if not drops:
             return ops.dot_product_attention(
                 query, key, value, mask=mask, scale=scale

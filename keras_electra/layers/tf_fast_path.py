@@ -308,7 +308,7 @@ def exact_gelu(x):
     return tf.cast(_gelu()(tf.cast(x, "float32")), x.dtype)
 
 
-def attention(query, key, value, mask, scale, dropout=None):
+def attention(query, key, value, mask, scale, dropout=None, training=False):
     """Softmax attention of `(batch, length, heads, head_dim)` tensors.
 
     The scores are float32, masked positions get -1e9 (a fully masked row
@@ -321,7 +321,7 @@ def attention(query, key, value, mask, scale, dropout=None):
     """
     import tensorflow as tf
 
-    if _bfloat16_in_xla(query, key, value):
+    if not training and _bfloat16_in_xla(query, key, value):
         query, value = (
             _row_major_transpose(t, (0, 2, 1, 3)) for t in (query, value)
         )
