@@ -63,6 +63,35 @@ def test_every_task_returns_float32_logits_under_bfloat16(name):
     assert task.backbone.transformer_layers[0].compute_dtype == "bfloat16"
 
 
+@pytest.mark.backend_sensitive
+@pytest.mark.skipif(
+    keras.config.backend() == "torch",
+    reason="jit_compile=True means torch.compile on PyTorch",
+)
+def test_mixed_bfloat16_classifier_trains_under_xla():
+    # On TensorFlow the attention's float32-result products once had no
+    # usable gradient under XLA (a float32 gradient times bfloat16).
+    classifier = keras_electra.ElectraClassifier(
+        backbone=tiny_backbone("mixed_bfloat16"), num_classes=2,
+        preprocessor=None, dtype="mixed_bfloat16",
+    )
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    before = [
+        keras.ops.convert_to_numpy(w) for w in classifier.trainable_weights
+    ]
+    history = classifier.fit(
+        batch(), np.array([0, 1]), epochs=2, verbose=0
+    )
+    assert np.all(np.isfinite(history.history["loss"]))
+    after = [
+        keras.ops.convert_to_numpy(w) for w in classifier.trainable_weights
+    ]
+    assert all(np.any(a != b) for a, b in zip(after, before))
+
 def keras_layers_only(monkeypatch):
     monkeypatch.setattr(torch_fast_path, "applies", lambda *args: False)
 
