@@ -383,6 +383,7 @@ def test_residuals_added_inside_packed_products_match_hf(
     assert fused == [(8, 128)] * (2 * config.num_hidden_layers * packs)
 
 @on_torch_only
+@pytest.mark.backend_sensitive
 @pytest.mark.parametrize("amx", [True, False])
 def test_attention_is_written_out_only_where_sdpa_is_slower(
     monkeypatch, amx
