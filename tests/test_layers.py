@@ -291,6 +291,7 @@ def test_jax_bfloat16_gradients_stay_bfloat16_products_once_compiled(units):
             atol=scale * 2**-7,
         )
 
+
 @pytest.mark.skipif(
     keras.config.backend() != "jax", reason="the JAX products"
 )
@@ -347,6 +348,7 @@ def test_jax_bfloat16_attention_products_stay_bfloat16_once_compiled(
     assert copies == []
     jax_fast_path.attention(q, k, v, mask, 0.5)
     assert copies == [(0, 2, 1, 3), (0, 2, 1, 3), (0, 2, 3, 1)]
+
 
 # (fast class, Keras class, arguments, input shape)
 FAST_DENSE_CASES = {
