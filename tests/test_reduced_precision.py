@@ -92,6 +92,25 @@ def test_mixed_bfloat16_classifier_trains_under_xla():
     ]
     assert all(np.any(a != b) for a, b in zip(after, before))
 
+
+@pytest.mark.backend_sensitive
+@on_torch_only
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.05)])
+def test_predict_under_torch_compile(monkeypatch, dtype, tolerance):
+    # `jit_compile=True` is `torch.compile`; Inductor once raised on the
+    # fast path's frozen oneDNN kernels in float32 and bfloat16.
+    classifier = keras_electra.ElectraClassifier(
+        backbone=tiny_backbone(dtype), num_classes=3, preprocessor=None
+    )
+    classifier.compile(jit_compile=True)
+    compiled = classifier.predict_on_batch(batch())
+    classifier.compile(jit_compile=False)
+    keras_layers_only(monkeypatch)
+    expected = classifier.predict_on_batch(batch())
+    assert compiled.dtype == expected.dtype == np.float32
+    np.testing.assert_allclose(compiled, expected, atol=tolerance)
+
+
 def keras_layers_only(monkeypatch):
     monkeypatch.setattr(torch_fast_path, "applies", lambda *args: False)
 

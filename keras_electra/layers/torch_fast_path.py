@@ -110,12 +110,15 @@ def _freezes(x):
     """Whether inference on `x` may run on frozen copies of the weights.
 
     Only without autograd (the copies have no backward), and on x86 CPUs in
-    float32 or bfloat16, where it was measured.
+    float32 or bfloat16, where it was measured. Not inside `torch.compile`
+    (`jit_compile=True`): Inductor lowers oneDNN's packed products only for
+    weights it froze itself, and raised on the copies.
     """
     import torch
 
     return (
         _X86
+        and not torch.compiler.is_compiling()
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.bfloat16)
@@ -328,7 +331,8 @@ def attention_mask(padding_mask):
     if padding_mask is None or isinstance(padding_mask, _PreparedMask):
         return None if padding_mask is None else padding_mask.mask
     mask = _on_keras_device(padding_mask).to(torch.bool)
-    if bool(mask.all()):
+    # Reading a tensor's value would split a `torch.compile` graph.
+    if not torch.compiler.is_compiling() and bool(mask.all()):
         return None
     return mask[:, None, None, :]
 
