@@ -95,15 +95,27 @@ def test_mixed_bfloat16_classifier_trains_under_xla():
 
 @pytest.mark.backend_sensitive
 @on_torch_only
-@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.05)])
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("bfloat16", 0.05)]
+)
 def test_predict_under_torch_compile(monkeypatch, dtype, tolerance):
     # `jit_compile=True` is `torch.compile`; Inductor once raised on the
-    # fast path's frozen oneDNN kernels in float32 and bfloat16.
+    # fast path's frozen oneDNN kernels in float32 and bfloat16. The blocks
+    # now run eagerly on those kernels.
     classifier = keras_electra.ElectraClassifier(
         backbone=tiny_backbone(dtype), num_classes=3, preprocessor=None
     )
     classifier.compile(jit_compile=True)
+    frozen_calls = []
+    inference_block = torch_fast_path._inference_block
+
+    def counted(*args):
+        frozen_calls.append(1)
+        return inference_block(*args)
+
+    monkeypatch.setattr(torch_fast_path, "_inference_block", counted)
     compiled = classifier.predict_on_batch(batch())
+    assert len(frozen_calls) == 2  # one per block
     classifier.compile(jit_compile=False)
     keras_layers_only(monkeypatch)
     expected = classifier.predict_on_batch(batch())
