@@ -106,21 +106,58 @@ def test_predict_under_torch_compile(monkeypatch, dtype, tolerance):
         backbone=tiny_backbone(dtype), num_classes=3, preprocessor=None
     )
     classifier.compile(jit_compile=True)
-    frozen_calls = []
-    inference_block = torch_fast_path._inference_block
-
-    def counted(*args):
-        frozen_calls.append(1)
-        return inference_block(*args)
-
-    monkeypatch.setattr(torch_fast_path, "_inference_block", counted)
+    compiling = record_compiling(monkeypatch, "_inference_block")
     compiled = classifier.predict_on_batch(batch())
-    assert len(frozen_calls) == 2  # one per block
+    assert compiling == [False, False]  # both blocks, eagerly
     classifier.compile(jit_compile=False)
     keras_layers_only(monkeypatch)
     expected = classifier.predict_on_batch(batch())
     assert compiled.dtype == expected.dtype == np.float32
     np.testing.assert_allclose(compiled, expected, atol=tolerance)
+
+
+@pytest.mark.backend_sensitive
+@on_torch_only
+def test_fit_under_torch_compile_runs_the_blocks_eagerly(monkeypatch):
+    classifier = keras_electra.ElectraClassifier(
+        backbone=tiny_backbone(), num_classes=3, preprocessor=None,
+        dropout=0.0,
+    )
+    initial = classifier.get_weights()
+
+    def fit(jit_compile):
+        classifier.set_weights(initial)
+        classifier.compile(
+            optimizer=keras.optimizers.Adam(1e-2),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile,
+        )
+        history = classifier.fit(batch(), np.array([0, 2]), epochs=2, verbose=0)
+        return history.history["loss"], classifier.get_weights()
+
+    compiling = record_compiling(monkeypatch, "transformer_block")
+    compiled_loss, compiled_weights = fit(True)
+    assert compiling and not any(compiling)
+    loss, weights = fit(False)
+    np.testing.assert_allclose(compiled_loss, loss, rtol=1e-5)
+    for ours, theirs in zip(compiled_weights, weights):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def record_compiling(monkeypatch, name):
+    """Has `torch_fast_path.<name>` record `torch.compiler.is_compiling()`
+    at each call; returns the list."""
+    import torch
+
+    compiling = []
+    original = getattr(torch_fast_path, name)
+
+    def recorded(*args):
+        compiling.append(torch.compiler.is_compiling())
+        return original(*args)
+
+    monkeypatch.setattr(torch_fast_path, name, recorded)
+    return compiling
 
 
 def keras_layers_only(monkeypatch):

@@ -26,8 +26,8 @@ oneDNN's packed layout is faster (`_packs`: AVX-512 and bfloat16-capable
 x86 CPUs, float32 kernels up to ELECTRA-Small's sizes) the copies are
 packed; in float32 that changes the summation order of the matmuls (within
 5e-6 of HF at ELECTRA-Small and -Base sizes); in bfloat16 the results are
-the same bits as unpacked. Under `jit_compile=True` (`torch.compile`) such
-an inference runs its blocks eagerly, outside the compiled graph.
+the same bits as unpacked. Under `jit_compile=True` (`torch.compile`) on
+such a CPU the backbone's blocks run eagerly, outside the compiled graph.
 """
 
 import functools
@@ -570,29 +570,29 @@ def backbone(model, inputs, training):
     token_ids = inputs["token_ids"]
     if not _applies_everywhere(model, token_ids):
         return None
-    if _compiled_inference(model, token_ids, training):
+    if _compiled_on_cpu(model, token_ids):
         import torch
 
-        # Run eagerly on the frozen kernels: Inductor's products on weights
-        # it did not freeze were slower (ELECTRA-Small, one core, eager
-        # against `jit_compile=True`: float32 679 against 768 ms at
-        # 32 x 128, 169 against 184 at 8 x 128; bfloat16 44 against 57 at
-        # 8 x 128, 160 against 187 at 32 x 128). Compiled this way,
-        # bfloat16 at 1 x 32 took 9.4 against 12.4 ms.
+        # Inductor's code for these blocks on a CPU was slower than the
+        # eager kernels (ELECTRA-Small, one core, eager against
+        # `jit_compile=True`). Inference, on weights Inductor did not
+        # freeze: float32 679 against 768 ms at 32 x 128, 169 against 184
+        # at 8 x 128; bfloat16 160 against 187 at 32 x 128, 44 against 57
+        # at 8 x 128, and this way 9.4 against 12.4 at 1 x 32. A training
+        # step at 32 x 128: float32 2.7 against 3.5 s, mixed bfloat16 1.3
+        # against 2.0 s, after 1.5-2 minutes of compiling.
         return torch.compiler.disable(_blocks)(model, inputs, training)
     return _blocks(model, inputs, training)
 
 
-def _compiled_inference(model, token_ids, training):
-    """Whether `torch.compile` traces an inference that `_freezes` would
-    run on frozen kernels when eager."""
+def _compiled_on_cpu(model, token_ids):
+    """Whether `torch.compile` traces the blocks on an x86 CPU, where the
+    eager kernels were measured."""
     import torch
 
     return (
         torch.compiler.is_compiling()
         and _X86
-        and not training
-        and not torch.is_grad_enabled()
         and token_ids.device.type == "cpu"
         and model.compute_dtype in ("float32", "bfloat16")
     )
