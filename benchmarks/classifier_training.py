@@ -42,6 +42,8 @@ runs the keras_electra of DIR, the others this checkout's.
 Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
 `LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
+`keras-<backend>-jit` compiles it with `jit_compile=True` (`torch.compile`
+on torch, XLA on tensorflow); its compiling falls in the warm-up steps.
 
 Cases (`--case`; `--layers`, `--sequence-length`, `--batch-size` override
 a case's values):
@@ -118,7 +120,7 @@ def parse_variant(name):
     if parts[1] not in ("tensorflow", "jax", "torch"):
         raise ValueError(f"unknown backend in variant {name!r}")
     option = parts[2] if len(parts) == 3 else None
-    known = ("adamw", "bf16", "keep", *ENVIRONMENTS)
+    known = ("adamw", "bf16", "jit", "keep", *ENVIRONMENTS)
     if option is not None and not set(option.split("+")) <= set(known):
         raise ValueError(f"unknown option in variant {name!r}")
     return "keras", parts[1], option
@@ -223,6 +225,9 @@ def setup_keras(spec):
         backbone, num_classes=NUM_CLASSES, preprocessor=None
     )
     load_hf_tensors(classifier, dict(np.load(spec["weights_path"])))
+    compile_options = {}
+    if has_option(spec["option"], "jit"):
+        compile_options["jit_compile"] = True
     if has_option(spec["option"], "adamw"):
         # Keras' own AdamW (same hyper-parameters, no layer-wise decay):
         # on torch Keras swaps it for its fused `torch._foreach` version.
@@ -230,7 +235,9 @@ def setup_keras(spec):
             LEARNING_RATE, weight_decay=WEIGHT_DECAY, epsilon=EPSILON
         )
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-        classifier.compile(optimizer=optimizer)
+        compile_options["optimizer"] = optimizer
+    if compile_options:
+        classifier.compile(**compile_options)
     x, y = load_data(spec)
     batch_size = spec["batch_size"]
     rss_built = harness.current_rss_mb()
