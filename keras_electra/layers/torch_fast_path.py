@@ -574,13 +574,13 @@ def backbone(model, inputs, training):
         import torch
 
         # Inductor's code for these blocks on a CPU was slower than the
-        # eager kernels (ELECTRA-Small, one core, eager against
-        # `jit_compile=True`). Inference, on weights Inductor did not
-        # freeze: float32 679 against 768 ms at 32 x 128, 169 against 184
-        # at 8 x 128; bfloat16 160 against 187 at 32 x 128, 44 against 57
-        # at 8 x 128, and this way 9.4 against 12.4 at 1 x 32. A training
-        # step at 32 x 128: float32 2.7 against 3.5 s, mixed bfloat16 1.3
-        # against 2.0 s, after 1.5-2 minutes of compiling.
+        # eager kernels (ELECTRA-Small, one core, eager against compiled).
+        # Inference, on weights Inductor did not freeze: float32 679
+        # against 768 ms at 32 x 128, 169 against 184 at 8 x 128; bfloat16
+        # 160 against 187 at 32 x 128, 44 against 57 at 8 x 128 (at 1 x 32
+        # compiled 12.4 ms, 9.4 with the blocks eager). A training step at
+        # 32 x 128: float32 2.7 against 3.5 s, mixed bfloat16 1.3 against
+        # 2.0 s, after 1.5-2 minutes of compiling.
         return torch.compiler.disable(_blocks)(model, inputs, training)
     return _blocks(model, inputs, training)
 
