@@ -43,7 +43,8 @@ Extra variant: `keras-<backend>-adamw` compiles the classifier with Keras'
 own `keras.optimizers.AdamW` (same hyper-parameters) instead of the default
 `LayerwiseDecayAdamW(layer_decay=1.0)`, to measure the optimizer's cost.
 `keras-<backend>-jit` compiles it with `jit_compile=True` (`torch.compile`
-on torch, XLA on tensorflow); its compiling falls in the warm-up steps.
+on torch, XLA on tensorflow); with `--warmup 3` or more its compiling
+(PyTorch compiles again at the second step) stays out of the rounds.
 
 Cases (`--case`; `--layers`, `--sequence-length`, `--batch-size` override
 a case's values):
