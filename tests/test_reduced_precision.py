@@ -145,19 +145,25 @@ def test_fit_under_torch_compile_runs_the_blocks_eagerly(monkeypatch):
 
 
 def record_compiling(monkeypatch, name):
-    """Has `torch_fast_path.<name>` record `torch.compiler.is_compiling()`
-    at each call; returns the list."""
+    """`torch.compiler.is_compiling()` at each call of
+    `torch_fast_path.<name>` (see `spy`)."""
     import torch
 
-    compiling = []
+    return spy(monkeypatch, name, lambda *args: torch.compiler.is_compiling())
+
+
+def spy(monkeypatch, name, note):
+    """Wraps `torch_fast_path.<name>`; returns the list of `note(*args)`
+    of its calls."""
+    notes = []
     original = getattr(torch_fast_path, name)
 
     def recorded(*args):
-        compiling.append(torch.compiler.is_compiling())
+        notes.append(note(*args))
         return original(*args)
 
     monkeypatch.setattr(torch_fast_path, name, recorded)
-    return compiling
+    return notes
 
 
 def keras_layers_only(monkeypatch):
@@ -435,20 +441,16 @@ def test_residuals_added_inside_packed_products_match_hf(
     from hf_reference import padded_batch
 
     config, hf_model, backbone = hf_and_backbone_at_length_128(dtype)
-    fused = []
-    add = torch_fast_path._onednn_linear_add
-
-    def record(x, residual, kernel, bias):
-        fused.append(tuple(x.shape[:-1]))
-        return add(x, residual, kernel, bias)
-
-    monkeypatch.setattr(torch_fast_path, "_onednn_linear_add", record)
+    fused = spy(
+        monkeypatch, "_onednn_linear_add", lambda x, *rest: tuple(x.shape[:-1])
+    )
     inputs = padded_batch(config, batch=8, length=128)
     assert predict_and_hf(backbone, hf_model, inputs) <= tolerance
     packs = torch_fast_path._packs(
         backbone.get_layer("transformer_layer_0").output_dense.kernel.value
     )
     assert fused == [(8, 128)] * (2 * config.num_hidden_layers * packs)
+
 
 @on_torch_only
 @pytest.mark.backend_sensitive
