@@ -139,6 +139,58 @@ def test_jax_and_torch_cpu_take_the_fast_masks(monkeypatch):
     assert len(calls) == (2 if backend == "jax" else 1)
 
 
+def test_bfloat16_dropout_keeps_one_minus_rate_and_scales_in_bfloat16(
+    monkeypatch,
+):
+    # Mixed-precision training drops bfloat16 activations. Kept values are
+    # the input times the scale rounded to bfloat16, as Keras' own dropout
+    # multiplies them on every backend.
+    backend = keras.config.backend()
+    fast = []
+    if backend == "torch":
+        from keras_electra.layers import torch_fast_path
+
+        original = torch_fast_path.dropout
+        monkeypatch.setattr(
+            torch_fast_path,
+            "dropout",
+            lambda *args: fast.append(args) or original(*args),
+        )
+    x = keras.ops.cast(inputs(), "bfloat16")
+    layer = fast_dropout.Dropout(RATE, dtype="bfloat16")
+    outputs = keras.ops.convert_to_numpy(
+        keras.ops.cast(layer(x, training=True), "float32")
+    )
+    kept = outputs != 0
+    assert abs(kept.mean() - (1 - RATE)) < 0.004
+    per_row = kept.reshape(8 * 4, -1).mean(axis=1)
+    assert np.all(np.abs(per_row - (1 - RATE)) < 0.03)
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.cast(x * keras.ops.cast(1 / (1 - RATE), "bfloat16"), "float32")
+    )
+    np.testing.assert_array_equal(outputs[kept], expected[kept])
+    assert len(fast) == (1 if backend == "torch" else 0)
+
+
+def test_torch_rates_round_to_16_bits_only_where_that_is_close():
+    if keras.config.backend() != "torch":
+        pytest.skip("PyTorch's mask only")
+    from keras_electra.layers import torch_fast_path
+
+    # 0.1 * 65536 = 6553.6: 6554 draws of 65536 drop (rate 0.100006).
+    assert torch_fast_path._threshold16(0.1) == 6554 - 32768
+    assert torch_fast_path._threshold16(0.5) == 0
+    # 65.5 of 65536 is 0.7 % off 0.001; a float32 draw decides instead.
+    assert torch_fast_path._threshold16(0.001) is None
+    assert torch_fast_path._threshold16(1 - 2**-20) is None
+    x = inputs((64, 1024))
+    for rate in (0.001, 0.5):
+        kept = keras.ops.convert_to_numpy(
+            fast_dropout.Dropout(rate)(x, training=True)
+        ) != 0
+        assert abs(kept.mean() - (1 - rate)) < 0.006
+
+
 def test_models_with_other_dropout_counts_train_one_after_another():
     # On JAX a constant closed over by the cached dropout function once
     # passed a second model's compiled step too few arguments. A rate no

@@ -453,9 +453,9 @@ def _attend(query, key, value, mask, dropout):
 
 
 def drops_fast(x, seed_generator):
-    """Whether `dropout` may stand in for Keras' dropout of `x`: float32 on
-    the CPU, from an unseeded layer (Keras itself draws those from
-    PyTorch's global generator, seeded ones from their own)."""
+    """Whether `dropout` may stand in for Keras' dropout of `x`: a float
+    tensor on the CPU, from an unseeded layer (Keras itself draws those
+    from PyTorch's global generator, seeded ones from their own)."""
     import torch
 
     # Where Keras' own torch `dropout` reads it; were it renamed, Keras'
@@ -463,7 +463,7 @@ def drops_fast(x, seed_generator):
     unseeded = getattr(seed_generator, "_initial_seed", 0) is None
     return (
         unseeded
-        and x.dtype == torch.float32
+        and x.dtype in (torch.float32, torch.bfloat16, torch.float16)
         and x.device.type == "cpu"
     )
 
@@ -471,17 +471,44 @@ def drops_fast(x, seed_generator):
 def dropout(x, rate):
     """Inverted dropout of `x` at `rate`, from PyTorch's global generator.
 
-    `F.dropout`, which Keras calls, draws its CPU mask with `bernoulli_`
-    and then divides it: 18-20 ms forward and backward per 2.1M floats
-    (one attention-probability dropout of ELECTRA-Small at 32 x 128), 9 %
-    of a training step. A uniform draw compared with the rate in place
-    (keep where u >= rate, the distribution `bernoulli_` draws) takes
-    11-12 ms.
+    `F.dropout`, which Keras calls, draws a float per value with
+    `bernoulli_` and then divides the mask. Here each value gets 16 random
+    bits (a quarter of a 64-bit draw), kept where they reach the rate's
+    16-bit threshold, and the mask is scaled in `x`'s dtype as
+    `F.dropout` scales it. One attention-probability dropout of
+    ELECTRA-Small at 32 x 128 (2.1M values), forward and backward, one
+    core (AMD EPYC): float32 9.4 ms against 17.1 for `F.dropout` and 16.1
+    for a float32 uniform draw; bfloat16 7.0 against 15.8, where
+    `bernoulli_` was 15 % of a mixed-precision training step.
     """
+    keep = _kept(x, rate)
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - rate))
+
+
+def _kept(x, rate):
+    """A boolean mask of `x`'s shape, true with probability `1 - rate`."""
     import torch
 
-    mask = torch.rand_like(x).ge_(rate).mul_(1.0 / (1.0 - rate))
-    return x * mask
+    threshold = _threshold16(rate)
+    if threshold is None:
+        return torch.rand(x.shape).ge_(rate)
+    count = x.numel()
+    # All 64 bits random (`random_()` alone leaves the sign bit clear).
+    words = torch.empty(-(-count // 4), dtype=torch.int64)
+    words.random_(-(2**63), None)
+    return words.view(torch.int16)[:count].view(x.shape).ge(threshold)
+
+
+@functools.cache
+def _threshold16(rate):
+    """The signed 16-bit draw at or above which a value is kept, or None
+    where 16 bits miss `rate` by more than 0.1 % of it (then a float32
+    draw, 24 bits, decides)."""
+    dropped = rate * 2**16
+    threshold = round(dropped)
+    if not 0 < threshold < 2**16 or abs(threshold - dropped) > 1e-3 * dropped:
+        return None
+    return threshold - 2**15
 
 
 def _explicit_attention(query, dropout):
