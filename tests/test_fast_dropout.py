@@ -165,9 +165,8 @@ def test_bfloat16_dropout_keeps_one_minus_rate_and_scales_in_bfloat16(
     assert abs(kept.mean() - (1 - RATE)) < 0.004
     per_row = kept.reshape(8 * 4, -1).mean(axis=1)
     assert np.all(np.abs(per_row - (1 - RATE)) < 0.03)
-    expected = keras.ops.convert_to_numpy(
-        keras.ops.cast(x * keras.ops.cast(1 / (1 - RATE), "bfloat16"), "float32")
-    )
+    scaled = x * keras.ops.cast(1 / (1 - RATE), "bfloat16")
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(scaled, "float32"))
     np.testing.assert_array_equal(outputs[kept], expected[kept])
     assert len(fast) == (1 if backend == "torch" else 0)
 
@@ -180,7 +179,7 @@ def test_torch_rates_round_to_16_bits_only_where_that_is_close():
     # 0.1 * 65536 = 6553.6: 6554 draws of 65536 drop (rate 0.100006).
     assert torch_fast_path._threshold16(0.1) == 6554 - 32768
     assert torch_fast_path._threshold16(0.5) == 0
-    # 65.5 of 65536 is 0.7 % off 0.001; a float32 draw decides instead.
+    # 66 of 65536 (0.00101) is 0.7 % off 0.001: a float32 draw decides.
     assert torch_fast_path._threshold16(0.001) is None
     assert torch_fast_path._threshold16(1 - 2**-20) is None
     x = inputs((64, 1024))

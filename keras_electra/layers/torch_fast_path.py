@@ -491,10 +491,10 @@ def _kept(x, rate):
 
     threshold = _threshold16(rate)
     if threshold is None:
-        return torch.rand(x.shape).ge_(rate)
+        return torch.rand(x.shape, device=x.device).ge_(rate)
     count = x.numel()
     # All 64 bits random (`random_()` alone leaves the sign bit clear).
-    words = torch.empty(-(-count // 4), dtype=torch.int64)
+    words = torch.empty(-(-count // 4), dtype=torch.int64, device=x.device)
     words.random_(-(2**63), None)
     return words.view(torch.int16)[:count].view(x.shape).ge(threshold)
 
