@@ -117,6 +117,48 @@ def test_assignments_made_in_inference_are_kept():
 
 
 @jax_only
+@pytest.mark.parametrize(
+    "frozen", ["model", "model, one variable thawed", "first layer",
+               "one variable"]
+)
+def test_frozen_variables_are_read_as_keras_reads_them(frozen):
+    lean = lean_model(keras.layers.Dense(2), Counter(), keras.layers.Dense(2))
+    plain = lean_model(keras.layers.Dense(2), Counter(), keras.layers.Dense(2))
+    plain.set_weights(lean.get_weights())
+    for model in (lean, plain):
+        if frozen.startswith("model"):
+            model.trainable = False
+        if frozen == "model, one variable thawed":
+            # Keras then still counts every variable as non-trainable.
+            model.layers[1].kernel.trainable = True
+        elif frozen == "first layer":
+            model.layers[1].trainable = False
+        else:
+            model.layers[-1].kernel.trainable = False
+    x = np.ones((3, 2), "float32")
+    for _ in range(2):
+        ours = lean.predict_on_batch(x)
+        np.testing.assert_array_equal(ours, keras_predict_on_batch(plain, x))
+    assert LEAN_STEP in lean.__dict__
+    assert float(lean.layers[2].count.value) == 2.0
+    ours[0, 0] = 0.0  # A copy of the caller's own, as Keras returns.
+
+
+@jax_only
+def test_stateless_scope_values_are_used():
+    backbone = tiny_backbone()
+    inputs = tiny_inputs()
+    kernel = backbone.get_layer("transformer_layer_0").output_dense.kernel
+    zeroed = keras.ops.zeros(kernel.shape, kernel.dtype)
+    with keras.StatelessScope(state_mapping=[(kernel, zeroed)]):
+        ours = backbone.predict_on_batch(inputs)
+    kernel.assign(zeroed)
+    np.testing.assert_array_equal(
+        ours, keras_predict_on_batch(backbone, inputs)
+    )
+
+
+@jax_only
 @pytest.mark.parametrize("compile_kwargs", [
     dict(jit_compile=False), dict(run_eagerly=True),
 ])

@@ -40,11 +40,8 @@ class JaxPredictOnBatchMixin:
 
 
 def _predict_on_batch(model, x):
-    non_trainable = model.non_trainable_variables
-    variables = (
-        [v.value for v in model.trainable_variables],
-        [v.value for v in non_trainable],
-    )
+    trainable, non_trainable = _split_variables(model)
+    variables = (_values(trainable), _values(non_trainable))
     results = _run(_lean_step(model), variables, (x,))
     for _, assigned in results:
         for index, value in assigned.items():
@@ -89,7 +86,37 @@ def _lean_step(model):
     return step
 
 
+def _split_variables(model):
+    """`model.trainable_variables` and `model.non_trainable_variables`.
+
+    Each of those properties walks all layers for `model.variables` (0.15
+    ms for ELECTRA-Small's 236 variables); one walk serves both here.
+    """
+    variables = model.variables
+    if not model.trainable:
+        return [], variables
+    trainable = [v for v in variables if v.trainable]
+    return trainable, [v for v in variables if not v.trainable]
+
+
+def _values(variables):
+    """`[v.value for v in variables]`, read directly where `value` would
+    return the stored array anyway: outside stateless and autocast scopes
+    (`value` looks both up for each variable, 0.15 ms for ELECTRA-Small)."""
+    from keras.src.backend.common.stateless_scope import in_stateless_scope
+    from keras.src.backend.common.variables import get_autocast_scope
+
+    if in_stateless_scope() or get_autocast_scope() is not None:
+        return [v.value for v in variables]
+    values = [v._value for v in variables]
+    if any(value is None for value in values):
+        return [v.value for v in variables]
+    return values
+
+
 def _joined_outputs(results):
+    if len(results) == 1:
+        return tree.map_structure(np.array, results[0][0])
     return tree.map_structure(
         lambda *parts: np.concatenate([np.asarray(p) for p in parts]),
         *[outputs for outputs, _ in results],
