@@ -28,6 +28,9 @@ def one_thread(monkeypatch, request):
     that two threads run side by side are tested on their own below."""
     if "halves" not in request.node.name:
         monkeypatch.setattr(xla_predict, "concurrent_threads", lambda: 1)
+    if "without_amx" not in request.node.name:
+        # The rule for CPUs with AMX, on any machine the suite runs on.
+        monkeypatch.setattr(xla_predict, "lacks_amx", lambda: False)
 
 
 def tiny_inputs():
@@ -166,6 +169,41 @@ def test_wide_models_predict_without_xla_where_onednn_multiplies(
         np.testing.assert_allclose(out, expected, atol=1e-5)
     else:
         np.testing.assert_allclose(out, expected, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [None, "bfloat16"])
+@pytest.mark.parametrize("threads, calls", [(1, 0), (2, 2)])
+def test_without_amx_one_thread_predicts_in_the_graph(
+    monkeypatch, dtype, threads, calls
+):
+    # On one thread of a CPU without AMX the graph's oneDNN products outran
+    # XLA at ELECTRA-Small too; two threads keep XLA's halves.
+    from keras_electra.layers import tf_fast_path
+
+    monkeypatch.setattr(tf_fast_path, "onednn_enabled", lambda: True)
+    monkeypatch.setattr(xla_predict, "lacks_amx", lambda: True)
+    monkeypatch.setattr(xla_predict, "concurrent_threads", lambda: threads)
+    backbone = tiny_backbone(vocabulary_size=50, num_layers=1, dtype=dtype)
+    inputs = tiny_inputs()
+    out = backbone.predict_on_batch(inputs)
+    assert xla_calls(backbone.predict_function) == calls
+    expected = keras.ops.convert_to_numpy(backbone(inputs, training=False))
+    tolerance = 1e-5 if dtype is None else 0.05
+    np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(
+    "flags, lacks",
+    [("fpu avx512f avx512_bf16", True),
+     ("fpu avx512f amx_bf16 amx_tile amx_int8", False),
+     (None, False)],
+    ids=["epyc", "xeon-amx", "no-cpuinfo"],
+)
+def test_without_amx_read_from_the_cpu_flags(tmp_path, flags, lacks):
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert xla_predict.lacks_amx.__wrapped__(str(cpuinfo)) is lacks
 
 
 @pytest.mark.parametrize("threads", [2, 1])

@@ -31,6 +31,10 @@ without (HF 1,141). At width 256 (ELECTRA-Small) with two threads, the
 default, XLA was far ahead at 1 x 32 and 8 x 128 (0.97x and 0.84x HF's
 throughput against 0.63x and 0.72x) and level at 32 x 128; with one thread
 the graph led by 5-6 % at 8 x 128 and 32 x 128, XLA by 7 % at 1 x 32.
+On one thread of a CPU without AMX (`lacks_amx`) the graph was the faster
+for ELECTRA-Small too, in float32 and bfloat16 (AMD EPYC with AVX-512 and
+AVX512-BF16: 3-7 % at 1 x 32, 5 % at 32 x 128), so every model keeps
+Keras' choice there.
 
 Where TensorFlow has two or more threads for ops side by side, the
 predict step is a graph around two XLA calls, one per half of the batch:
@@ -47,6 +51,7 @@ keeps `predict` off XLA, and so do `run_eagerly=True` and `tf.distribute`
 strategies (as Keras does).
 """
 
+import functools
 import os
 
 import keras
@@ -176,13 +181,39 @@ GRAPH_FROM_HIDDEN_DIM = 768
 
 def multiplies_faster_in_graph(model):
     """Whether TensorFlow's graph (oneDNN) products outrun XLA for `model`:
-    wide models, in bfloat16 only on one thread (on two, XLA's halves of
-    the batch were the faster)."""
-    return (
-        hidden_dim(model) >= GRAPH_FROM_HIDDEN_DIM
-        and tf_fast_path.onednn_enabled()
-        and (not computes_in(model, "bfloat16") or concurrent_threads() == 1)
+    on one thread of a CPU without AMX every model, elsewhere wide models,
+    in bfloat16 only on one thread (on two, XLA's halves of the batch were
+    the faster)."""
+    if not tf_fast_path.onednn_enabled():
+        return False
+    one_thread = concurrent_threads() == 1
+    if one_thread and lacks_amx():
+        return True
+    return hidden_dim(model) >= GRAPH_FROM_HIDDEN_DIM and (
+        one_thread or not computes_in(model, "bfloat16")
     )
+
+
+@functools.cache
+def lacks_amx(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU is known to have no AMX (Linux's CPU flags say so;
+    elsewhere the rule for CPUs with AMX stands).
+
+    There, on one thread, the graph's oneDNN products outran XLA at
+    ELECTRA-Small too (AMD EPYC with AVX-512 and AVX512-BF16, one core,
+    the same process, CPU ms per `predict_on_batch`): float32 12.4 against
+    12.9 at 1 x 32, 899 against 946 at 32 x 128, level at 8 x 128;
+    bfloat16 9.7 against 10.4 at 1 x 32, 137 against 145 at 8 x 128. With
+    AMX XLA led at 1 x 32 (7 %, float32) and in bfloat16 (Intel Xeon).
+    """
+    try:
+        with open(cpuinfo) as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return "amx_tile" not in line.split()
+    except OSError:
+        pass
+    return False
 
 
 def hidden_dim(model):
