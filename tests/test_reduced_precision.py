@@ -285,11 +285,14 @@ def test_a_block_called_without_autograd_matches_the_keras_layers(
 
 @on_torch_only
 @pytest.mark.backend_sensitive
-def test_only_small_float32_kernels_are_packed(monkeypatch):
+def test_only_small_float32_kernels_are_packed_off_amd(monkeypatch):
     # At ELECTRA-Base's widths (768 x 768 and up) MKL's plain float32
-    # product beat the packed one; Small's kernels (up to 256 x 1024) pack.
+    # product beat the packed one on an Intel Xeon; Small's kernels (up to
+    # 256 x 1024) pack. (AMD CPUs: the test below.)
     import torch
     import torch.nn.functional as F
+
+    monkeypatch.setattr(torch_fast_path, "_mkl_trails", lambda: False)
 
     block = ElectraTransformerBlock(
         num_heads=2, intermediate_dim=64, dropout=0.0
@@ -450,6 +453,36 @@ def test_residuals_added_inside_packed_products_match_hf(
         backbone.get_layer("transformer_layer_0").output_dense.kernel.value
     )
     assert fused == [(8, 128)] * (2 * config.num_hidden_layers * packs)
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+@pytest.mark.parametrize("amd", [True, False])
+def test_wide_float32_kernels_pack_on_amd_cpus_and_match_hf(monkeypatch, amd):
+    # MKL's float32 products trailed oneDNN's packed ones at ELECTRA-Base's
+    # widths on an AMD EPYC and led on an Intel Xeon.
+    import torch
+    import transformers
+    from hf_reference import hf_config
+    from hf_reference import keras_backbone_from_hf
+    from hf_reference import padded_batch
+    from hf_reference import random_hf_model
+
+    monkeypatch.setattr(torch_fast_path, "_mkl_trails", lambda: amd)
+    monkeypatch.setattr(torch_fast_path, "_has_avx512", lambda: True)
+    config = hf_config(
+        "factorized", hidden_size=768, num_attention_heads=12,
+        intermediate_size=3072, num_hidden_layers=1,
+    )
+    hf_model = random_hf_model(transformers.ElectraModel, config)
+    backbone = keras_backbone_from_hf(hf_model, prefix="")
+    packed = spy(monkeypatch, "_onednn_linear", lambda x, kernel, bias: 1)
+    inputs = padded_batch(config, batch=2, length=16)
+    assert predict_and_hf(backbone, hf_model, inputs) <= 1e-5
+    if torch_fast_path._X86 and torch.backends.mkldnn.is_available():
+        # Four products in the block (query, key and value as one), the
+        # embedding's projection below Small's widths in either case.
+        assert len(packed) == (5 if amd else 1)
 
 
 @on_torch_only

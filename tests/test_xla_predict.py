@@ -193,17 +193,22 @@ def test_without_amx_one_thread_predicts_in_the_graph(
 
 
 @pytest.mark.parametrize(
-    "flags, lacks",
-    [("fpu avx512f avx512_bf16", True),
-     ("fpu avx512f amx_bf16 amx_tile amx_int8", False),
-     (None, False)],
+    "cpuinfo, lacks, amd",
+    [("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx512f avx512_bf16\n",
+      True, True),
+     ("vendor_id\t: GenuineIntel\nflags\t\t: fpu amx_bf16 amx_tile\n",
+      False, False),
+     (None, False, False)],
     ids=["epyc", "xeon-amx", "no-cpuinfo"],
 )
-def test_without_amx_read_from_the_cpu_flags(tmp_path, flags, lacks):
-    cpuinfo = tmp_path / "cpuinfo"
-    if flags is not None:
-        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-    assert xla_predict.lacks_amx.__wrapped__(str(cpuinfo)) is lacks
+def test_cpu_rules_read_linux_cpu_flags(tmp_path, cpuinfo, lacks, amd):
+    from keras_electra import cpu_info
+
+    path = tmp_path / "cpuinfo"
+    if cpuinfo is not None:
+        path.write_text("processor\t: 0\n" + cpuinfo)
+    assert cpu_info.lacks_amx(str(path)) is lacks
+    assert cpu_info.is_amd(str(path)) is amd
 
 
 @pytest.mark.parametrize("threads", [2, 1])

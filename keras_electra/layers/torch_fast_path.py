@@ -23,8 +23,8 @@ frozen copies of the kernels, the query, key and value kernels side by side
 as one: made on the first call, kept until the weights change (their tensor
 versions), and costing one extra copy of the block weights in memory. Where
 oneDNN's packed layout is faster (`_packs`: AVX-512 and bfloat16-capable
-x86 CPUs, float32 kernels up to ELECTRA-Small's sizes) the copies are
-packed; in float32 that changes the summation order of the matmuls (within
+x86 CPUs, float32 kernels up to ELECTRA-Small's sizes, on AMD CPUs of
+every size) the copies are packed; in float32 that changes the summation order of the matmuls (within
 5e-6 of HF at ELECTRA-Small and -Base sizes); in bfloat16 the results are
 the same bits as unpacked. Under `jit_compile=True` (`torch.compile`) on
 such a CPU the backbone's blocks run eagerly, outside the compiled graph.
@@ -36,6 +36,8 @@ import platform
 import weakref
 
 import keras
+
+from keras_electra import cpu_info
 
 _FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
@@ -140,10 +142,11 @@ def _packs(kernel):
     bfloat16). On an AVX2-only CPU the packed float32 kernel was slower
     than `F.linear`'s (MKL) in 18 of 24 ELECTRA shapes, by up to 1.6x, so
     there the frozen kernels stay plain, and so do ELECTRA-Base's wider
-    float32 kernels (768 x 768 and up): a Base forward at 8 x 128 took
-    1,059 ms packed against 1,018 plain (HF 1,002), where Small's took 126
-    against 135 (Intel Xeon, one core). bfloat16 results are bit-identical
-    to `F.linear`'s; float32 ones differ by summation order.
+    float32 kernels (768 x 768 and up) on Intel CPUs: a Base forward at
+    8 x 128 took 1,059 ms packed against 1,018 plain (HF 1,002), where
+    Small's took 126 against 135 (Intel Xeon, one core); on AMD CPUs they
+    are packed too (`_mkl_trails`). bfloat16 results are bit-identical to
+    `F.linear`'s; float32 ones differ by summation order.
     """
     import torch
 
@@ -153,9 +156,20 @@ def _packs(kernel):
         return _packs_bfloat16()
     return (
         kernel.dtype == torch.float32
-        and kernel.numel() <= _PACKED_FLOAT32_ENTRIES
+        and (kernel.numel() <= _PACKED_FLOAT32_ENTRIES or _mkl_trails())
         and _has_avx512()
     )
+
+
+@functools.cache
+def _mkl_trails():
+    """Whether `F.linear`'s float32 products (MKL) trail oneDNN's packed
+    ones at every width: on AMD CPUs. AMD EPYC with AVX-512, one core,
+    1,024 rows, ELECTRA-Base's four products: packed 8-13 % faster (768 ->
+    3,072: 44.1 against 50.9 ms); a Base forward at 8 x 128 1,744 against
+    2,005 ms (HF 1,915). On the Intel Xeon MKL won at Base widths.
+    """
+    return cpu_info.is_amd()
 
 
 @functools.cache

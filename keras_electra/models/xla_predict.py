@@ -51,12 +51,12 @@ keeps `predict` off XLA, and so do `run_eagerly=True` and `tf.distribute`
 strategies (as Keras does).
 """
 
-import functools
 import os
 
 import keras
 from keras import tree
 
+from keras_electra import cpu_info
 from keras_electra.layers import tf_fast_path
 from keras_electra.layers.electra_transformer_block import (
     ElectraTransformerBlock,
@@ -194,10 +194,8 @@ def multiplies_faster_in_graph(model):
     )
 
 
-@functools.cache
-def lacks_amx(cpuinfo="/proc/cpuinfo"):
-    """Whether this CPU is known to have no AMX (Linux's CPU flags say so;
-    elsewhere the rule for CPUs with AMX stands).
+def lacks_amx():
+    """Whether this CPU is known to have no AMX (`cpu_info.lacks_amx`).
 
     There, on one thread, the graph's oneDNN products outran XLA at
     ELECTRA-Small too (AMD EPYC with AVX-512 and AVX512-BF16, one core,
@@ -206,14 +204,7 @@ def lacks_amx(cpuinfo="/proc/cpuinfo"):
     bfloat16 9.7 against 10.4 at 1 x 32, 137 against 145 at 8 x 128. With
     AMX XLA led at 1 x 32 (7 %, float32) and in bfloat16 (Intel Xeon).
     """
-    try:
-        with open(cpuinfo) as lines:
-            for line in lines:
-                if line.startswith("flags"):
-                    return "amx_tile" not in line.split()
-    except OSError:
-        pass
-    return False
+    return cpu_info.lacks_amx()
 
 
 def hidden_dim(model):
