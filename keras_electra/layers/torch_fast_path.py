@@ -24,10 +24,11 @@ as one: made on the first call, kept until the weights change (their tensor
 versions), and costing one extra copy of the block weights in memory. Where
 oneDNN's packed layout is faster (`_packs`: AVX-512 and bfloat16-capable
 x86 CPUs, float32 kernels up to ELECTRA-Small's sizes, on AMD CPUs of
-every size) the copies are packed; in float32 that changes the summation order of the matmuls (within
-5e-6 of HF at ELECTRA-Small and -Base sizes); in bfloat16 the results are
-the same bits as unpacked. Under `jit_compile=True` (`torch.compile`) on
-such a CPU the backbone's blocks run eagerly, outside the compiled graph.
+every size) the copies are packed; in float32 that changes the summation
+order of the matmuls (within 5e-6 of HF at ELECTRA-Small and -Base
+sizes); in bfloat16 the results are the same bits as unpacked. Under
+`jit_compile=True` (`torch.compile`) on such a CPU the backbone's blocks
+run eagerly, outside the compiled graph.
 """
 
 import functools
