@@ -48,11 +48,18 @@ def plot_backbone(ax, data):
     ax.set_xticks(np.arange(len(cases)) + width * (len(variants) - 1) / 2)
     ax.set_xticklabels(cases, fontsize=8)
     ax.set_ylabel(f"speed vs {reference} (CPU time)")
-    ax.set_title("Backbone inference")
+    ax.set_title(f"Backbone inference, {_threads(data)}")
     if len(variants) > 6:
         # Room above the bars for a two-column legend.
         ax.set_ylim(top=ax.get_ylim()[1] * 1.5)
     ax.legend(fontsize=7, ncol=2 if len(variants) > 6 else 1, loc="upper left")
+
+
+def _threads(data):
+    threads = data["args"].get("threads", 1)
+    if not threads:
+        return "default threads"
+    return f"{threads} thread" + ("s" if threads > 1 else "")
 
 
 def _colors(count):
@@ -167,9 +174,11 @@ def main(argv=None):
     for ax in list(axes.flat)[len(payloads):]:
         ax.axis("off")
     first = payloads[0]
+    threads = {_threads(data) for data in payloads}
     fig.suptitle(
         f"keras_electra benchmarks, {first['machine']['cpu']}, "
-        f"{first['args'].get('threads', 1) or 'default'} thread(s) per framework",
+        + (f"{threads.pop()} per framework" if len(threads) == 1
+           else "threads per framework as in each panel"),
         fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
