@@ -133,7 +133,7 @@ def test_frozen_variables_are_read_as_keras_reads_them(frozen):
             model.layers[1].kernel.trainable = True
         elif frozen == "first layer":
             model.layers[1].trainable = False
-        else:
+        elif frozen == "one variable":
             model.layers[-1].kernel.trainable = False
     x = np.ones((3, 2), "float32")
     for _ in range(2):
