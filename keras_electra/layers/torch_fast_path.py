@@ -162,7 +162,6 @@ def _packs(kernel):
     )
 
 
-@functools.cache
 def _mkl_trails():
     """Whether `F.linear`'s float32 products (MKL) trail oneDNN's packed
     ones at every width: on AMD CPUs. AMD EPYC with AVX-512, one core,

@@ -16,6 +16,9 @@ import keras
 import numpy as np
 from keras import tree
 
+# Keras has no public name for the stateless and autocast scope lookups.
+from keras.src import backend
+
 from keras_electra.models.xla_predict import available_cores
 
 
@@ -103,9 +106,6 @@ def _values(variables):
     """`[v.value for v in variables]`, read directly where `value` would
     return the stored array anyway: outside stateless and autocast scopes
     (`value` looks both up for each variable, 0.15 ms for ELECTRA-Small)."""
-    # Keras has no public name for either scope's lookup.
-    from keras.src import backend
-
     scoped = backend.get_autocast_scope() is not None
     if scoped or backend.in_stateless_scope():
         return [v.value for v in variables]
