@@ -1,6 +1,8 @@
 """bfloat16 policies: float32 logits from every task, and the PyTorch fast
 path (keras_electra/layers/torch_fast_path.py) against the Keras layers."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -483,6 +485,32 @@ def test_wide_float32_kernels_pack_on_amd_cpus_and_match_hf(monkeypatch, amd):
         # Four products in the block (query, key and value as one), the
         # embedding's projection below Small's widths in either case.
         assert len(packed) == (5 if amd else 1)
+
+
+@on_torch_only
+@pytest.mark.backend_sensitive
+def test_scores_scaled_inside_the_product_equal_scaled_products():
+    # Heads split from one query/key/value output (a strided view, as the
+    # inference block has them), keys longer than queries, gradients too
+    # (training's written-out attention takes the same scores).
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    fused = torch.randn((2, 5, 3, 3, 8), generator=generator)
+    query = fused[:, :, 0].permute(0, 2, 1, 3).requires_grad_()
+    key = torch.randn((2, 3, 7, 8), generator=generator, requires_grad=True)
+    scale = 1 / math.sqrt(8)
+    scores = torch_fast_path._scaled_scores(query, key, scale)
+    expected = torch.matmul(query, key.transpose(-1, -2)) * scale
+    assert scores.shape == (2, 3, 5, 7)
+    torch.testing.assert_close(scores, expected, rtol=0, atol=1e-6)
+    weights = torch.randn(scores.shape, generator=generator)
+    grads = torch.autograd.grad((scores * weights).sum(), (query, key))
+    expected_grads = torch.autograd.grad(
+        (expected * weights).sum(), (query, key)
+    )
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-6)
 
 
 @on_torch_only
