@@ -13,6 +13,7 @@ from keras_electra import ElectraClassifierPreprocessor
 from keras_electra import ElectraTokenClassifier
 from keras_electra import ElectraTokenClassifierPreprocessor
 from keras_electra import ElectraTokenizer
+from keras_electra.models.shuffled_fit import in_memory_datasets
 
 EXAMPLES = 12
 BATCH = 3
@@ -96,3 +97,43 @@ def test_raw_string_and_word_fit_warn_about_nothing():
     assert _user_warnings(record) == []
     # validation_split kept the last half for validation, as Keras does.
     assert len(history.history["val_loss"]) == 2
+
+
+def test_validation_split_takes_the_last_texts_of_python_lists():
+    texts = [f"text {i}" for i in range(10)]
+    train, validation = in_memory_datasets(
+        texts, list(range(10)), None, batch_size=4, validation_data=None,
+        validation_split=0.2, shuffle=True,
+    )
+    held_out = [(x.decode(), int(y)) for xs, ys in validation
+                for x, y in zip(xs.numpy(), ys.numpy())]
+    assert held_out == [("text 8", 8), ("text 9", 9)]
+    trained = sorted(int(y) for _, ys in train for y in ys.numpy())
+    assert trained == list(range(8))
+
+
+def test_validation_split_of_word_lists_says_to_pass_validation_data():
+    with pytest.raises(ValueError, match=r"validation_data=\(x_val, y_val\)"):
+        in_memory_datasets(
+            [["a", "b"], ["c"], ["d"], ["e"]], [[0, 1], [1], [0], [1]], None,
+            batch_size=2, validation_data=None, validation_split=0.5,
+            shuffle=True,
+        )
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_fit_datasets_run_without_the_autotuning_thread(shuffle):
+    # Deleting an autotuned iterator waits for that thread's next wake-up:
+    # Keras deletes one after every epoch and validation pass.
+    import tensorflow as tf
+
+    train, validation = in_memory_datasets(
+        np.array(["a", "b", "c", "d"]), [0, 1, 0, 1], None, batch_size=2,
+        validation_data=None, validation_split=0.5, shuffle=shuffle,
+    )
+    for dataset in (train, validation):
+        # As keras-hub's `fit` maps the preprocessor onto it.
+        mapped = dataset.map(
+            lambda x, y: (x, y), num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
+        assert mapped.options().autotune.enabled is False

@@ -43,7 +43,7 @@ def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
     inputs = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
     batches = _convert_inputs_to_tf_dataset(inputs, batch_size)
     if not shuffle and lengths is None:
-        return batches
+        return _closes_promptly(batches)
     steps = batches.cardinality()
     examples = batches.unbatch()
     if lengths is not None:
@@ -60,11 +60,57 @@ def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
             .map(_longest_first)
             .unbatch()
         )
-    return (
+    return _closes_promptly(
         examples.batch(batch_size)
         # `unbatch` forgets the length, which Keras needs for its steps.
         .apply(tf.data.experimental.assert_cardinality(steps))
     )
+
+
+def _closes_promptly(dataset):
+    """`dataset` (and what keras-hub maps onto it) without tf.data's
+    autotuning thread.
+
+    Deleting an iterator of an autotuned pipeline waits for that thread's
+    next wake-up, which comes later the longer the iterator has lived
+    (TensorFlow 2.21: up to 2 s after 3 s, 20 s after 20 s). Keras deletes
+    one at the end of every epoch and every validation pass, and `fit`
+    stood idle meanwhile: the tiny preset, 512 reviews, 3 epochs with
+    validation, two cores, 16.0 -> 12.3 s on TensorFlow, 16.5 -> 12.4 on
+    PyTorch, 15.5 -> 13.5 on JAX, the same CPU time. Without it, `AUTOTUNE`
+    parallelism is the number of cores and prefetch buffers size
+    themselves.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+def _splittable(arrays):
+    """`(x, y, sample_weight)` with lists of strings or numbers as arrays,
+    which Keras' `validation_split` takes the last examples of; anything
+    else that it cannot split gets an error that says what to do."""
+
+    def convert(value):
+        if isinstance(value, tuple):  # sentence pairs
+            return tuple(convert(part) for part in value)
+        if not isinstance(value, list):
+            return value
+        array = np.asarray(value) if _flat(value) else None
+        if array is None or array.dtype.kind not in "USiufb":
+            raise ValueError(
+                "`validation_split` takes the last examples of arrays and "
+                "of lists of strings or numbers; received a list of "
+                f"{type(value[0]).__name__ if value else 'nothing'}. "
+                "Pass `validation_data=(x_val, y_val)` instead."
+            )
+        return array
+
+    return tuple(convert(value) for value in arrays)
+
+
+def _flat(values):
+    return all(isinstance(v, (str, int, float, np.generic)) for v in values)
 
 
 def _longest_first(examples, lengths):
@@ -86,7 +132,8 @@ def in_memory_datasets(x, y, sample_weight, batch_size, validation_data,
     prepare = prepare or (lambda inputs: inputs)
     if validation_split and validation_data is None:
         (x, y, sample_weight), validation_data = _train_validation_split(
-            (x, y, sample_weight), validation_split=validation_split
+            _splittable((x, y, sample_weight)),
+            validation_split=validation_split,
         )
     if validation_data is not None and not is_dataset(validation_data):
         vx, vy, vsw = keras.utils.unpack_x_y_sample_weight(validation_data)
