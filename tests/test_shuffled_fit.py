@@ -1,11 +1,13 @@
 """`fit` on in-memory inputs reshuffles every epoch, without Keras' warning
-about an ignored `shuffle=True`."""
+about an ignored `shuffle=True`; its datasets and `evaluate`'s run without
+tf.data's autotuning thread."""
 
 import warnings
 
 import keras
 import numpy as np
 import pytest
+from keras_hub.models import Task
 
 from keras_electra import ElectraBackbone
 from keras_electra import ElectraClassifier
@@ -137,3 +139,29 @@ def test_fit_datasets_run_without_the_autotuning_thread(shuffle):
             lambda x, y: (x, y), num_parallel_calls=tf.data.AUTOTUNE
         ).prefetch(tf.data.AUTOTUNE)
         assert mapped.options().autotune.enabled is False
+
+
+def test_evaluate_on_texts_runs_without_the_autotuning_thread(monkeypatch):
+    tokenizer = ElectraTokenizer()
+    classifier = ElectraClassifier(
+        tiny_backbone(tokenizer.vocabulary_size()), num_classes=2,
+        preprocessor=ElectraClassifierPreprocessor(tokenizer,
+                                                   sequence_length=8))
+    texts, labels = ["good", "bad", "fine food"], [1, 0, 1]
+    # keras-hub's own evaluate, which maps the preprocessor over the texts.
+    expected = Task.evaluate(
+        classifier, np.array(texts), np.array(labels), batch_size=2, verbose=0
+    )
+    given = []
+    evaluate = keras.Model.evaluate
+
+    def spy(self, x=None, *args, **kwargs):
+        given.append(x)
+        return evaluate(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "evaluate", spy)
+    found = classifier.evaluate(texts, labels, batch_size=2, verbose=0)
+    np.testing.assert_allclose(found, expected, rtol=1e-6)
+    (dataset,) = given
+    assert dataset.options().autotune.enabled is False
+    assert int(dataset.cardinality()) == 2

@@ -12,6 +12,7 @@ from keras_electra.models.electra_preprocessor import is_token_ids
 from keras_electra.models.in_memory_predict import InMemoryPredictMixin
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
+from keras_electra.models.shuffled_fit import in_memory_dataset
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
 from keras_electra.models.text_inputs import check_label_count
@@ -86,6 +87,8 @@ class ElectraTask(
 
         Shuffling follows `keras.utils.set_random_seed`. A `tf.data.Dataset`
         is used as it is: shuffle it with `.shuffle(buffer_size)`.
+        `validation_split` holds out the last examples, as Keras does, of
+        arrays and of Python lists of strings or numbers.
 
         `group_by_length=True` (HF's `TrainingArguments.group_by_length`)
         puts raw texts of similar length (in characters) in the same
@@ -112,9 +115,19 @@ class ElectraTask(
             validation_split=validation_split, shuffle=False, **kwargs,
         )
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
+                 sample_weight=None, **kwargs):
         x, y = self._checked_inputs("evaluate", x, y)
-        return super().evaluate(self._pretokenized(x), y, *args, **kwargs)
+        x = self._pretokenized(x)
+        if not is_dataset(x):
+            # As `fit`'s: a dataset whose iterator is deleted promptly.
+            x = in_memory_dataset(x, y, sample_weight, batch_size,
+                                  shuffle=False)
+            y = sample_weight = batch_size = None
+        return super().evaluate(
+            x, y, batch_size=batch_size, verbose=verbose,
+            sample_weight=sample_weight, **kwargs,
+        )
 
     def predict(self, x, *args, **kwargs):
         """As keras-hub's `Task.predict`. In-memory inputs (raw texts,

@@ -6,7 +6,10 @@ user's `shuffle=True` (the default), which Keras ignores for datasets, with a
 warning the user did not cause; the examples are then seen in the same order
 every epoch. `ElectraTask.fit` builds that dataset itself (here), shuffled
 anew each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
-It also groups texts by length for `fit(group_by_length=True)`.
+It also groups texts by length for `fit(group_by_length=True)`, holds out
+the last examples of Python lists for `validation_split`, and builds
+`evaluate`'s dataset, all without tf.data's autotuning thread
+(`_closes_promptly`).
 """
 
 import keras
