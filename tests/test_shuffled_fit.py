@@ -112,6 +112,15 @@ def test_validation_split_takes_the_last_texts_of_python_lists():
     assert held_out == [("text 8", 8), ("text 9", 9)]
     trained = sorted(int(y) for _, ys in train for y in ys.numpy())
     assert trained == list(range(8))
+    # Byte strings and sentence pairs split alike.
+    pairs = ([t.encode() for t in texts], texts)
+    _, validation = in_memory_datasets(
+        pairs, list(range(10)), None, batch_size=4, validation_data=None,
+        validation_split=0.2, shuffle=False,
+    )
+    [((firsts, seconds), _)] = list(validation)
+    assert list(firsts.numpy()) == [b"text 8", b"text 9"]
+    assert list(seconds.numpy()) == [b"text 8", b"text 9"]
 
 
 def test_validation_split_of_word_lists_says_to_pass_validation_data():

@@ -113,7 +113,9 @@ def _splittable(arrays):
 
 
 def _flat(values):
-    return all(isinstance(v, (str, int, float, np.generic)) for v in values)
+    return all(
+        isinstance(v, (str, bytes, int, float, np.generic)) for v in values
+    )
 
 
 def _longest_first(examples, lengths):
