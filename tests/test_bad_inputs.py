@@ -164,6 +164,24 @@ def keras_file_before_import(m):
     raise TypeError(last_line.removeprefix("TypeError: "))
 
 
+class Batches(keras.utils.PyDataset):
+    """A `PyDataset` of the given batches."""
+
+    def __init__(self, *batches):
+        super().__init__()
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        return self.batches[index]
+
+
+def once(batch):
+    yield batch
+
+
 # (id, the bad input, call, expected error type or "works", message parts)
 ROWS = [
     ("texts-none", "`x=None` in `predict`",
@@ -193,6 +211,24 @@ ROWS = [
     ("texts-empty-fit", "an empty list in `fit`",
      lambda m: m.classifier.fit([], [], verbose=0), ValueError,
      ["ElectraClassifier.fit()", "received an empty list"]),
+    ("py-dataset-empty", "a `PyDataset` with no batches in `fit`",
+     lambda m: m.classifier.fit(Batches(), verbose=0), ValueError,
+     ["ElectraClassifier.fit()", "Batches with no batches",
+      "give it at least one batch"]),
+    ("py-dataset-and-y", "a `PyDataset` and `y` in `fit`",
+     lambda m: m.classifier.fit(Batches((TEXTS, [1, 0])), [1, 0],
+                                verbose=0),
+     ValueError, ["`x` as a PyDataset, `y` should not be passed",
+                  "included as part of the PyDataset"]),
+    ("generator-four-parts", "a generator batch of four parts",
+     lambda m: m.classifier.predict(once((TEXTS, [1, 0], None, None)),
+                                    verbose=0),
+     ValueError, ["ElectraClassifier.predict()",
+                  "`x`, `(x, y)` or `(x, y, sample_weight)`",
+                  "a tuple of 4"]),
+    ("generator-int-texts", "a generator batch of ints as texts",
+     lambda m: m.classifier.fit(once(([1, 2], [1, 0])), verbose=0),
+     ValueError, ["ElectraClassifier.fit()", "received a list of int"]),
     ("texts-empty-array", "an empty array in `predict`",
      lambda m: m.classifier.predict(np.array([], str), verbose=0),
      ValueError, ["received an empty array"]),

@@ -1,5 +1,7 @@
 """The base class of keras_electra's tasks."""
 
+import types
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -12,6 +14,8 @@ from keras_electra.models.electra_preprocessor import is_token_ids
 from keras_electra.models.in_memory_predict import InMemoryPredictMixin
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.jax_predict_on_batch import JaxPredictOnBatchMixin
+from keras_electra.models.python_batches import is_python_batches
+from keras_electra.models.python_batches import preprocessed
 from keras_electra.models.shuffled_fit import in_memory_dataset
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
@@ -96,7 +100,26 @@ class ElectraTask(
         little: each epoch's shuffled texts are taken 50 batches at a time
         and each run is sorted longest first. Batches are then less random
         than a uniform shuffle; HF leaves it off by default, so do we.
+
+        `x` may also be a `keras.utils.PyDataset` or a generator of raw
+        batches, as Keras' `Model.fit` takes them (then `shuffle=True`
+        shuffles the order of a `PyDataset`'s batches each epoch, as Keras
+        does).
         """
+        if is_python_batches(x):
+            if group_by_length:
+                self._check_groupable(x)
+            return keras.Model.fit(
+                self, self._preprocessed_batches(x, "fit"), y,
+                batch_size=batch_size, sample_weight=sample_weight,
+                validation_data=self._preprocessed_validation(
+                    validation_data
+                ),
+                validation_split=validation_split,
+                # A generator cannot be shuffled: Keras would only warn.
+                shuffle=shuffle and not isinstance(x, types.GeneratorType),
+                **kwargs,
+            )
         x, y = self._checked_inputs("fit", x, y)
         if group_by_length:
             self._check_groupable(x)
@@ -117,6 +140,12 @@ class ElectraTask(
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                  sample_weight=None, **kwargs):
+        if is_python_batches(x):
+            return keras.Model.evaluate(
+                self, self._preprocessed_batches(x, "evaluate"), y,
+                batch_size=batch_size, verbose=verbose,
+                sample_weight=sample_weight, **kwargs,
+            )
         x, y = self._checked_inputs("evaluate", x, y)
         x = self._pretokenized(x)
         if not is_dataset(x):
@@ -136,7 +165,13 @@ class ElectraTask(
         `padding="longest"` preprocessor, in-memory raw texts are predicted
         in order of length (so that each batch holds texts of similar
         length and is padded little) and the outputs are returned in the
-        order given."""
+        order given. A `keras.utils.PyDataset` or a generator of raw
+        batches is predicted as Keras' `Model.predict` does."""
+        if is_python_batches(x):
+            return keras.Model.predict(
+                self, self._preprocessed_batches(x, "predict"), *args,
+                **kwargs,
+            )
         x, _ = self._checked_inputs("predict", x, None)
         x = self._pretokenized(x)
         order = self._length_order(x)
@@ -145,6 +180,39 @@ class ElectraTask(
         outputs = super().predict(_take(x, order), *args, **kwargs)
         inverse = np.argsort(order)
         return keras.tree.map_structure(lambda a: a[inverse], outputs)
+
+    def _preprocessed_batches(self, x, method):
+        """A `PyDataset` or generator `x` of raw batches, each checked and
+        preprocessed as it is read."""
+
+        def preprocess(x, y, sample_weight):
+            x, y = self._checked_inputs(method, x, y)
+            return self.preprocess_samples(x, y, sample_weight)
+
+        return preprocessed(x, preprocess, f"{type(self).__name__}.{method}()")
+
+    def _preprocessed_validation(self, data):
+        """`fit`'s `validation_data` beside a `PyDataset` or generator: as
+        keras-hub's `Task.fit` would have preprocessed it."""
+        if data is None:
+            return None
+        if is_python_batches(data):
+            return self._preprocessed_batches(data, "fit")
+        if not isinstance(data, tf.data.Dataset):
+            if is_dataset(data):  # grain's
+                raise ValueError(
+                    f"{type(self).__name__}.fit() takes `validation_data` "
+                    "beside a PyDataset or generator as arrays, texts, a "
+                    "tf.data.Dataset, a PyDataset or a generator; received "
+                    f"{type(data).__name__}."
+                )
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+            x, y = self._checked_inputs("fit", x, y)
+            data = in_memory_dataset(self._pretokenized(x), y, sample_weight,
+                                     shuffle=False)
+        return data.map(
+            self.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
 
     def _length_order(self, x):
         """Indices that sort raw `x` by length, or None to keep it."""
