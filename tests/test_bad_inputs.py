@@ -218,8 +218,8 @@ ROWS = [
     ("py-dataset-and-y", "a `PyDataset` and `y` in `fit`",
      lambda m: m.classifier.fit(Batches((TEXTS, [1, 0])), [1, 0],
                                 verbose=0),
-     ValueError, ["`x` as a PyDataset, `y` should not be passed",
-                  "included as part of the PyDataset"]),
+     ValueError, ["ElectraClassifier.fit() takes `y` from the batches of "
+                  "a Batches", "Return `(x, y)`"]),
     ("generator-four-parts", "a generator batch of four parts",
      lambda m: m.classifier.predict(once((TEXTS, [1, 0], None, None)),
                                     verbose=0),

@@ -156,3 +156,40 @@ def test_token_classifier_fits_and_predicts_word_lists_from_a_py_dataset():
     np.testing.assert_allclose(
         tagger.predict(Reviews(words, labels=None), verbose=0),
         tagger.predict(words, batch_size=BATCH, verbose=0), atol=1e-6)
+
+
+def test_a_one_thread_py_dataset_runs_without_the_autotuning_thread(
+        monkeypatch):
+    model = classifier()
+    given = []
+    fit = keras.Model.fit
+
+    def spy(self, x=None, *args, **kwargs):
+        given.append((x, kwargs["shuffle"]))
+        return fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    model.fit(Reviews(), verbose=0)
+    ((x, shuffle),) = given
+    if keras.backend.backend() == "tensorflow":
+        # Read as Keras' adapter reads it, without autotuning, which
+        # delays deleting each epoch's iterator; shuffled here, not by Keras.
+        assert isinstance(x, tf.data.Dataset)
+        assert x.options().autotune.enabled is False
+        assert int(x.cardinality()) == 3
+        assert shuffle is False
+    else:
+        assert isinstance(x, keras.utils.PyDataset) and shuffle is True
+
+
+@pytest.mark.backend_sensitive
+def test_a_py_dataset_with_workers_goes_through_keras_worker_pool():
+    model = classifier()
+    reviews = Reviews(workers=2)
+    expected = model.predict(TEXTS, batch_size=BATCH, verbose=0)
+    np.testing.assert_allclose(
+        model.predict(Reviews(np.array(TEXTS), labels=None, workers=2),
+                      verbose=0), expected, atol=1e-6)
+    history = model.fit(reviews, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert sorted(set(reviews.read)) == [0, 1, 2]

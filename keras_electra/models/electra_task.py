@@ -1,7 +1,5 @@
 """The base class of keras_electra's tasks."""
 
-import types
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -109,15 +107,17 @@ class ElectraTask(
         if is_python_batches(x):
             if group_by_length:
                 self._check_groupable(x)
+            x = self._preprocessed_batches(x, "fit", shuffle, y,
+                                           sample_weight)
             return keras.Model.fit(
-                self, self._preprocessed_batches(x, "fit"), y,
-                batch_size=batch_size, sample_weight=sample_weight,
+                self, x, batch_size=batch_size,
                 validation_data=self._preprocessed_validation(
                     validation_data
                 ),
                 validation_split=validation_split,
-                # A generator cannot be shuffled: Keras would only warn.
-                shuffle=shuffle and not isinstance(x, types.GeneratorType),
+                # Keras shuffles a `PyDataset`'s batches; generators and
+                # datasets it would only warn about.
+                shuffle=shuffle and isinstance(x, keras.utils.PyDataset),
                 **kwargs,
             )
         x, y = self._checked_inputs("fit", x, y)
@@ -141,10 +141,10 @@ class ElectraTask(
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                  sample_weight=None, **kwargs):
         if is_python_batches(x):
+            x = self._preprocessed_batches(x, "evaluate", False, y,
+                                           sample_weight)
             return keras.Model.evaluate(
-                self, self._preprocessed_batches(x, "evaluate"), y,
-                batch_size=batch_size, verbose=verbose,
-                sample_weight=sample_weight, **kwargs,
+                self, x, batch_size=batch_size, verbose=verbose, **kwargs
             )
         x, y = self._checked_inputs("evaluate", x, y)
         x = self._pretokenized(x)
@@ -181,15 +181,20 @@ class ElectraTask(
         inverse = np.argsort(order)
         return keras.tree.map_structure(lambda a: a[inverse], outputs)
 
-    def _preprocessed_batches(self, x, method):
+    def _preprocessed_batches(self, x, method, shuffle=False, y=None,
+                              sample_weight=None):
         """A `PyDataset` or generator `x` of raw batches, each checked and
-        preprocessed as it is read."""
+        preprocessed as it is read (`y` and `sample_weight` must be None:
+        they come in the batches)."""
 
         def preprocess(x, y, sample_weight):
             x, y = self._checked_inputs(method, x, y)
             return self.preprocess_samples(x, y, sample_weight)
 
-        return preprocessed(x, preprocess, f"{type(self).__name__}.{method}()")
+        return preprocessed(
+            x, preprocess, f"{type(self).__name__}.{method}()", shuffle, y,
+            sample_weight,
+        )
 
     def _preprocessed_validation(self, data):
         """`fit`'s `validation_data` beside a `PyDataset` or generator: as

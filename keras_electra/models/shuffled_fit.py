@@ -9,7 +9,7 @@ anew each epoch, and tells Keras `shuffle=False`. Tested with keras-hub 0.32.
 It also groups texts by length for `fit(group_by_length=True)`, holds out
 the last examples of Python lists for `validation_split`, and builds
 `evaluate`'s dataset, all without tf.data's autotuning thread
-(`_closes_promptly`).
+(`closes_promptly`).
 """
 
 import keras
@@ -46,7 +46,7 @@ def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
     inputs = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
     batches = _convert_inputs_to_tf_dataset(inputs, batch_size)
     if not shuffle and lengths is None:
-        return _closes_promptly(batches)
+        return closes_promptly(batches)
     steps = batches.cardinality()
     examples = batches.unbatch()
     if lengths is not None:
@@ -63,14 +63,14 @@ def in_memory_dataset(x, y=None, sample_weight=None, batch_size=None,
             .map(_longest_first)
             .unbatch()
         )
-    return _closes_promptly(
+    return closes_promptly(
         examples.batch(batch_size)
         # `unbatch` forgets the length, which Keras needs for its steps.
         .apply(tf.data.experimental.assert_cardinality(steps))
     )
 
 
-def _closes_promptly(dataset):
+def closes_promptly(dataset):
     """`dataset` (and what keras-hub maps onto it) without tf.data's
     autotuning thread.
 
