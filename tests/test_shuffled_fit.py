@@ -174,3 +174,39 @@ def test_evaluate_on_texts_runs_without_the_autotuning_thread(monkeypatch):
     (dataset,) = given
     assert dataset.options().autotune.enabled is False
     assert int(dataset.cardinality()) == 2
+
+
+@pytest.mark.parametrize("chosen", [None, True])
+def test_user_datasets_run_without_the_autotuning_thread_unless_chosen(
+        monkeypatch, chosen):
+    import tensorflow as tf
+
+    tokenizer = ElectraTokenizer()
+    classifier = ElectraClassifier(
+        tiny_backbone(tokenizer.vocabulary_size()), num_classes=2,
+        preprocessor=ElectraClassifierPreprocessor(tokenizer,
+                                                   sequence_length=8))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (["good", "bad", "fine food"], [1, 0, 1])).batch(2)
+    if chosen is not None:
+        options = tf.data.Options()
+        options.autotune.enabled = chosen
+        dataset = dataset.with_options(options)
+    given = []
+    for name in ("fit", "evaluate", "predict"):
+        method = getattr(keras.Model, name)
+
+        def spy(self, x=None, *args, _method=method, **kwargs):
+            given.extend([x, kwargs.get("validation_data")])
+            return _method(self, x, *args, **kwargs)
+
+        monkeypatch.setattr(keras.Model, name, spy)
+    classifier.fit(dataset, validation_data=dataset, verbose=0)
+    classifier.evaluate(dataset, verbose=0)
+    classifier.predict(dataset.map(lambda x, y: x), verbose=0)
+    datasets = [d for d in given if isinstance(d, tf.data.Dataset)]
+    # fit's two, evaluate's and predict's (and Keras' validation passes).
+    assert len(datasets) >= 4
+    # What keras-hub built on the user's dataset (the preprocessor mapped).
+    expected = False if chosen is None else chosen
+    assert all(d.options().autotune.enabled is expected for d in datasets)

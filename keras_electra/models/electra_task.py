@@ -17,6 +17,7 @@ from keras_electra.models.python_batches import preprocessed
 from keras_electra.models.shuffled_fit import in_memory_dataset
 from keras_electra.models.shuffled_fit import in_memory_datasets
 from keras_electra.models.shuffled_fit import is_dataset
+from keras_electra.models.shuffled_fit import promptly_unless_chosen
 from keras_electra.models.text_inputs import check_label_count
 from keras_electra.models.text_inputs import check_text_batch
 from keras_electra.models.text_inputs import is_raw_batch
@@ -123,6 +124,8 @@ class ElectraTask(
         x, y = self._checked_inputs("fit", x, y)
         if group_by_length:
             self._check_groupable(x)
+        x = promptly_unless_chosen(x)
+        validation_data = promptly_unless_chosen(validation_data)
         if not is_dataset(x):
             x, validation_data = in_memory_datasets(
                 x, y, sample_weight, batch_size, validation_data,
@@ -147,7 +150,7 @@ class ElectraTask(
                 self, x, batch_size=batch_size, verbose=verbose, **kwargs
             )
         x, y = self._checked_inputs("evaluate", x, y)
-        x = self._pretokenized(x)
+        x = promptly_unless_chosen(self._pretokenized(x))
         if not is_dataset(x):
             # As `fit`'s: a dataset whose iterator is deleted promptly.
             x = in_memory_dataset(x, y, sample_weight, batch_size,
@@ -173,7 +176,7 @@ class ElectraTask(
                 **kwargs,
             )
         x, _ = self._checked_inputs("predict", x, None)
-        x = self._pretokenized(x)
+        x = promptly_unless_chosen(self._pretokenized(x))
         order = self._length_order(x)
         if order is None:
             return super().predict(x, *args, **kwargs)
