@@ -119,6 +119,10 @@ def test_shuffle_reorders_a_py_datasets_batches_each_epoch():
     np.testing.assert_allclose(
         history.history["val_loss"][-1],
         model.evaluate(TEXTS[:4], LABELS[:4], verbose=0)[0], rtol=1e-5)
+    # The validation dataset, preprocessed beside the PyDataset, keeps no
+    # autotuning thread either.
+    assert model._preprocessed_validation(
+        validation).options().autotune.enabled is False
     # Keras reads batches ahead to learn their shapes; the epochs are the
     # last 4 x 3 reads.
     epochs = [reviews.read[-12:][i:i + 3] for i in range(0, 12, 3)]

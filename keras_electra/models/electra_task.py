@@ -218,7 +218,7 @@ class ElectraTask(
             x, y = self._checked_inputs("fit", x, y)
             data = in_memory_dataset(self._pretokenized(x), y, sample_weight,
                                      shuffle=False)
-        return data.map(
+        return promptly_unless_chosen(data).map(
             self.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE
         ).prefetch(tf.data.AUTOTUNE)
 
