@@ -15,6 +15,7 @@ from keras_electra.models.default_optimizer import default_optimizer
 from keras_electra.models.input_checks import check_classes
 from keras_electra.models.input_checks import check_sequence_fits
 from keras_electra.models.preprocessing_checks import check
+from keras_electra.models.preprocessing_checks import nested_lists_as_ragged
 from keras_electra.models.text_inputs import check_label_count
 from keras_electra.models.text_inputs import check_word_batch
 from keras_electra.models.text_inputs import is_raw_batch
@@ -325,21 +326,8 @@ def _ragged_samples(x, y=None, sample_weight=None):
     """`(x, y, sample_weight)` with nested Python lists made ragged."""
     dtypes = (tf.string, tf.int32, tf.float32)
     return tuple(
-        _ragged_lists(value, dtype)
+        nested_lists_as_ragged(value, dtype)
         for value, dtype in zip((x, y, sample_weight), dtypes)
-    )
-
-
-def _ragged_lists(value, dtype):
-    nested = (
-        isinstance(value, list)
-        and value
-        and all(isinstance(row, (list, tuple)) for row in value)
-    )
-    if not nested:
-        return value
-    return tf.ragged.constant(
-        [list(row) for row in value], dtype=dtype, ragged_rank=1
     )
 
 

@@ -37,6 +37,22 @@ def as_tf(x, dtype=None):
     return x if dtype is None else tf.cast(x, dtype)
 
 
+def nested_lists_as_ragged(value, dtype=None):
+    """Nested Python lists (rows of words or token labels, as
+    `ElectraTokenClassifier` takes them) as a `tf.RaggedTensor`; anything
+    else as it is."""
+    nested = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(row, (list, tuple)) for row in value)
+    )
+    if not nested:
+        return value
+    return tf.ragged.constant(
+        [list(row) for row in value], dtype=dtype, ragged_rank=1
+    )
+
+
 def as_ragged_rows(x):
     """A rank 2 (batch, items) tensor as a `tf.RaggedTensor`."""
     if isinstance(x, tf.RaggedTensor):

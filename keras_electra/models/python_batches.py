@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_electra.models.preprocessing_checks import nested_lists_as_ragged
 from keras_electra.models.shuffled_fit import closes_promptly
 
 
@@ -163,7 +164,7 @@ def _standard(batch, owner):
             f"{owner} needs each batch as `x`, `(x, y)` or `(x, y, "
             f"sample_weight)`; received a tuple of {len(batch)}."
         )
-    x, *rest = (_ragged_rows(part) for part in batch)
+    x, *rest = (nested_lists_as_ragged(part) for part in batch)
     return (x, *rest, *[None] * (2 - len(rest)))
 
 
@@ -177,18 +178,6 @@ def _is_texts(values):
         strings(values)
         or all(isinstance(v, (list, tuple)) and strings(v) for v in values)
     )
-
-
-def _ragged_rows(value):
-    """Rows of words or token labels (nested lists, as
-    `ElectraTokenClassifier` takes them) as a `tf.RaggedTensor`."""
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(row, (list, tuple)) for row in value)
-    ):
-        return tf.ragged.constant([list(row) for row in value], ragged_rank=1)
-    return value
 
 
 def _numpy(outputs):
