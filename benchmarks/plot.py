@@ -127,7 +127,7 @@ def plot_raw_text(ax, data):
     ax.bar(x - 0.2, predict, 0.4, label="predict")
     ax.bar(x + 0.2, fit, 0.4, label="fit")
     ax.set_xticks(x)
-    ax.set_xticklabels(names, fontsize=8)
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("CPU ms / text")
     ax.set_title("Raw strings: fixed vs dynamic padding")
     ax.legend(fontsize=7)

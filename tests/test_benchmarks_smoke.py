@@ -122,12 +122,14 @@ def test_classifier_training(tmp_path):
 def test_tokenizer_throughput(tmp_path):
     # (Eager calls are checked against HF in test_tokenizer_fast_paths.)
     stdout, payload = run_script("tokenizer_throughput", [
-        "--limit", "64", "--variants", "hf-fast,keras-tokenizer",
+        "--limit", "64", "--batch-size", "16",
+        "--variants", "hf-fast,keras-tokenizer,keras-ragged-ids",
     ], tmp_path)
     rows = table_rows(stdout)
-    assert list(rows) == ["hf-fast", "keras-tokenizer"]
-    assert "64/64 vs hf-fast" in rows["keras-tokenizer"][0]
-    assert payload["parity"]["keras-tokenizer"][:2] == [64, 64]
+    assert list(rows) == ["hf-fast", "keras-tokenizer", "keras-ragged-ids"]
+    for ours in ("keras-tokenizer", "keras-ragged-ids"):
+        assert "64/64 vs hf-fast" in rows[ours][0]
+        assert payload["parity"][ours][:2] == [64, 64]
 
 
 def test_pretraining_throughput(tmp_path):
