@@ -171,3 +171,23 @@ def test_eager_function_follows_a_new_vocabulary():
         [5, 6],
         [5, 1, 4],
     ]
+
+
+def test_traced_tokenizer_holds_no_runtime_checks():
+    # tf.data instantiates the traced graph anew for every iterator (each
+    # epoch, each validation pass, each `predict` on a dataset); tf.text's
+    # split wrappers added 27 checks of their row partitions, each a
+    # conditional of two functions, which doubled that cost.
+    tokenizer = ElectraTokenizer()
+    for with_offsets in (False, True):
+        function = _traced_tokenize_flat(
+            tokenizer._word_piece_key, tokenizer._tokenize_options(),
+            with_offsets,
+        )
+        graph = function.get_concrete_function().graph.as_graph_def()
+        ops = [node.op for node in graph.node] + [
+            node.op for f in graph.library.function for node in f.node_def
+        ]
+        assert "Assert" not in ops
+        # The ASCII fast path's branch point: the graph is the real one.
+        assert "StaticRegexFullMatch" in ops

@@ -78,10 +78,24 @@ def truncate_longest_first(segments, sequence_length):
         targets = [tf.minimum(lengths[0], budget)]
     else:
         targets = longest_first_lengths(lengths[0], lengths[1], budget)
-    cut = []
-    for segment, target in zip(segments, targets):
-        positions = tf.ragged.range(segment.row_lengths())
-        cut.append(tf.ragged.boolean_mask(segment, positions < target[:, None]))
+    cut = [_first_items(s, target) for s, target in zip(segments, targets)]
     if unbatched:
         cut = [s[0] for s in cut]
     return tuple(cut)
+
+
+def _first_items(segment, counts):
+    """The first `counts[i]` items of each row `i` of a ragged `segment`.
+
+    Built from the flat values without `tf.ragged.boolean_mask`'s checks of
+    the row partitions, which tf.data instantiates anew for every iterator.
+    """
+    lengths = segment.row_lengths()
+    counts = tf.minimum(tf.cast(counts, lengths.dtype), lengths)
+    position = tf.range(
+        tf.shape(segment.values, out_type=lengths.dtype)[0]
+    ) - tf.repeat(segment.row_starts(), lengths)
+    kept = position < tf.repeat(counts, lengths)
+    return tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(segment.values, kept), counts, validate=False
+    )

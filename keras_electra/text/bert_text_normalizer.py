@@ -44,7 +44,7 @@ import functools
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
+from tensorflow_text.python.ops.regex_split_ops import gen_regex_split_ops
 
 from keras_electra.text import bert_unicode_tables as _tables
 
@@ -446,7 +446,7 @@ def _ascii_fast_path(lowercase, strip_accents, handle_chinese_chars,
 
 def _pretokenize_ascii(text, lowercase, fast):
     """`bert_pretokenize` of rows that qualify for `_ascii_fast_path`."""
-    words, begin, _ = tf_text.regex_split_with_offsets(
+    words, begin = _regex_split(
         text, fast["split_pattern"], fast["keep_pattern"]
     )
     rows = words.value_rowids()
@@ -488,10 +488,8 @@ def _pretokenize_unicode(
         # `regex_split` stops at the first NUL byte. NUL and U+0001 are both
         # one byte and both dropped by clean_text, so swapping them changes
         # neither tokens nor offsets (special tokens contain neither).
-        pieces = tf_text.regex_split(
-            tf.strings.regex_replace(text, "\\x00", "\x01"),
-            pattern,
-            keep_delim_regex_pattern=pattern,
+        pieces, _ = _regex_split(
+            tf.strings.regex_replace(text, "\\x00", "\x01"), pattern, pattern
         )
         piece_text = pieces.flat_values
         piece_row = pieces.value_rowids()
@@ -610,6 +608,24 @@ def _pretokenize_unicode(
         "special": tf.gather(piece_special, first_piece),
         "words": tf.strings.unicode_encode(codepoints, "UTF-8"),
     }
+
+
+def _regex_split(text, delim_pattern, keep_pattern):
+    """`tf_text.regex_split_with_offsets` of a 1-D string tensor: the pieces
+    and their start offsets, as `tf.RaggedTensor`s.
+
+    The same tf.text op, without the checks of the row partitions that its
+    Python wrapper adds (the op's row splits are valid by construction):
+    27 conditionals with two functions each, which doubled the graph that
+    every `tf.data` iterator instantiates anew (0.32 -> 0.17 s of CPU per
+    iterator of the pre-tokenizer, AMD EPYC)."""
+    pieces, begin, _, splits = gen_regex_split_ops.regex_split_with_offsets(
+        text, f"({delim_pattern})", f"({keep_pattern})"
+    )
+    return tuple(
+        tf.RaggedTensor.from_row_splits(values, splits, validate=False)
+        for values in (pieces, begin)
+    )
 
 
 def _re2_escape(token):
