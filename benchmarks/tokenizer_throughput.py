@@ -15,8 +15,8 @@ batches, with the bundled BERT uncased vocabulary:
 Extra variants: `keras-preprocessor` (`ElectraClassifierPreprocessor`,
 `[CLS] ... [SEP]` packed and padded to `--sequence-length`, in tf.data) vs
 `hf-fast-padded` (`truncation=True, padding="max_length"`,
-`return_tensors="np"`), and `keras-eager` (`tokenizer(list_of_strings)`
-called eagerly per batch, no tf.data), and `keras-ragged-ids`
+`return_tensors="np"`), `keras-eager` (`tokenizer(list_of_strings)`
+called eagerly per batch, no tf.data) and `keras-ragged-ids`
 (`tokenizer.ragged_token_ids(list_of_strings)` per batch, as `fit`,
 `evaluate` and `predict` tokenize in-memory texts, in chunks of 1,024:
 compare it with `hf-fast` at `--batch-size 1024`).
