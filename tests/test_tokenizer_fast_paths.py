@@ -19,6 +19,7 @@ import tensorflow as tf
 from test_electra_tokenizer import hf_encode
 from test_electra_tokenizer import our_encode
 from test_electra_tokenizer import to_list
+from tf_graphs import op_types_with_bodies
 
 from keras_electra.text import bert_text_normalizer
 from keras_electra.models.electra_tokenizer import _traced_tokenize_flat
@@ -184,10 +185,8 @@ def test_traced_tokenizer_holds_no_runtime_checks():
             tokenizer._word_piece_key, tokenizer._tokenize_options(),
             with_offsets,
         )
-        graph = function.get_concrete_function().graph.as_graph_def()
-        ops = [node.op for node in graph.node] + [
-            node.op for f in graph.library.function for node in f.node_def
-        ]
+        function.get_concrete_function()
+        ops = op_types_with_bodies(function)
         assert "Assert" not in ops
         # The ASCII fast path's branch point: the graph is the real one.
         assert "StaticRegexFullMatch" in ops

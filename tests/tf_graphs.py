@@ -43,24 +43,33 @@ def op_count(function, op_type):
     return sum(op.type == op_type for op in _operations(function))
 
 
+def _nodes_with_bodies(function):
+    """The nodes of a traced `tf.function`'s graphs and of the functions
+    they call (`tf.cond` branches, nested functions)."""
+    for concrete in function._list_all_concrete_functions():
+        graph_def = concrete.graph.as_graph_def()
+        yield from graph_def.node
+        for library_function in graph_def.library.function:
+            yield from library_function.node_def
+
+
+def op_types_with_bodies(function):
+    """The op types of a traced `tf.function`'s graphs and of the
+    functions they call."""
+    return {node.op for node in _nodes_with_bodies(function)}
+
+
 def products_for_float32_results(function):
     """The products in `function`'s graphs (its functions' bodies too) that
     ask for a float32 result of bfloat16 operands."""
     import tensorflow as tf
 
-    found = 0
-    for concrete in function._list_all_concrete_functions():
-        graph_def = concrete.graph.as_graph_def()
-        nodes = list(graph_def.node)
-        for library_function in graph_def.library.function:
-            nodes.extend(library_function.node_def)
-        for node in nodes:
-            found += (
-                node.op == "BatchMatMulV3"
-                and node.attr["Ta"].type == tf.bfloat16.as_datatype_enum
-                and node.attr["Tout"].type == tf.float32.as_datatype_enum
-            )
-    return found
+    return sum(
+        node.op == "BatchMatMulV3"
+        and node.attr["Ta"].type == tf.bfloat16.as_datatype_enum
+        and node.attr["Tout"].type == tf.float32.as_datatype_enum
+        for node in _nodes_with_bodies(function)
+    )
 
 
 def compiled_products(function, *arguments):

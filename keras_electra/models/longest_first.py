@@ -92,9 +92,7 @@ def _first_items(segment, counts):
     """
     lengths = segment.row_lengths()
     counts = tf.minimum(tf.cast(counts, lengths.dtype), lengths)
-    position = tf.range(
-        tf.shape(segment.values, out_type=lengths.dtype)[0]
-    ) - tf.repeat(segment.row_starts(), lengths)
+    position = tf.ragged.range(lengths).flat_values
     kept = position < tf.repeat(counts, lengths)
     return tf.RaggedTensor.from_row_lengths(
         tf.boolean_mask(segment.values, kept), counts, validate=False
